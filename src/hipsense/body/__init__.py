@@ -1,0 +1,1 @@
+"""Body model: frames and sign conventions, sensor-to-segment calibration, joint angles."""

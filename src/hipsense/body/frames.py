@@ -1,0 +1,266 @@
+"""Frames, quaternions and the angle conventions: the single owner of every sign.
+
+Earth frame: z up (ENU-like). Quaternions are scalar first ``[w, x, y, z]``; ``q`` rotates
+coordinates of the child frame (sensor or segment) into the parent frame (earth or pelvis):
+``v_parent = q * v_child * conj(q)``. Segment frames: x anterior, y left, z superior.
+
+Angle conventions (ARCHITECTURE.md):
+
+- Pelvis relative to the heading-aligned earth frame, z-y-x Cardan decomposition
+  ``R = Rz(rotation) Ry(tilt) Rx(obliquity)``: anterior tilt positive (x tips down),
+  obliquity positive when the left side rises, rotation positive to the left.
+- Hip (Grood & Suntay JCS, ISB, Wu et al. 2002), thigh relative to pelvis, y-x-z Cardan
+  ``R = Ry(-flexion) Rx(s_abd * abduction) Rz(s_rot * internal_rotation)`` with
+  ``s_abd = +1, s_rot = -1`` on the left and ``s_abd = -1, s_rot = +1`` on the right, so that
+  flexion is positive (knee forward), abduction positive when the knee moves away from the
+  midline and internal rotation positive on both sides.
+
+All functions are vectorised over leading axes: quaternions ``(..., 4)``, matrices
+``(..., 3, 3)``, angles in radians unless the name says ``_deg``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hipsense.types import FloatArray
+
+HIP_SIGNS: dict[str, tuple[float, float]] = {"left": (1.0, -1.0), "right": (-1.0, 1.0)}
+
+
+def qmul(p: FloatArray, q: FloatArray) -> FloatArray:
+    """Hamilton product ``p * q`` (broadcasting over leading axes)."""
+    pw, px, py, pz = np.moveaxis(np.asarray(p, dtype=float), -1, 0)
+    qw, qx, qy, qz = np.moveaxis(np.asarray(q, dtype=float), -1, 0)
+    return np.stack(
+        (
+            pw * qw - px * qx - py * qy - pz * qz,
+            pw * qx + px * qw + py * qz - pz * qy,
+            pw * qy - px * qz + py * qw + pz * qx,
+            pw * qz + px * qy - py * qx + pz * qw,
+        ),
+        axis=-1,
+    )
+
+
+def qconj(q: FloatArray) -> FloatArray:
+    """Conjugate (the inverse of a unit quaternion)."""
+    return np.asarray(q, dtype=float) * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def qnormalize(q: FloatArray) -> FloatArray:
+    """Unit quaternion with a non-negative scalar part (one of the two signs, chosen)."""
+    q = np.asarray(q, dtype=float)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def qrotate(q: FloatArray, v: FloatArray) -> FloatArray:
+    """Rotate vectors ``v`` (..., 3) by unit quaternions ``q`` (child -> parent)."""
+    q = np.asarray(q, dtype=float)
+    v = np.asarray(v, dtype=float)
+    u = q[..., 1:]
+    w = q[..., :1]
+    t = 2.0 * np.cross(u, v)
+    return v + w * t + np.cross(u, t)
+
+
+def quat_to_matrix(q: FloatArray) -> FloatArray:
+    """Rotation matrices (..., 3, 3) of unit quaternions (columns: child axes in parent)."""
+    w, x, y, z = np.moveaxis(np.asarray(q, dtype=float), -1, 0)
+    xx, yy, zz = x * x, y * y, z * z
+    xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
+    m = np.stack(
+        (
+            1 - 2 * (yy + zz),
+            2 * (xy - wz),
+            2 * (xz + wy),
+            2 * (xy + wz),
+            1 - 2 * (xx + zz),
+            2 * (yz - wx),
+            2 * (xz - wy),
+            2 * (yz + wx),
+            1 - 2 * (xx + yy),
+        ),
+        axis=-1,
+    )
+    return m.reshape(*m.shape[:-1], 3, 3)
+
+
+def matrix_to_quat(m: FloatArray) -> FloatArray:
+    """Unit quaternions (scalar first, w >= 0) of rotation matrices (..., 3, 3)."""
+    m = np.asarray(m, dtype=float)
+    tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
+    # Four candidate formulas; pick per element the numerically best (largest denominator).
+    cand = np.stack(
+        (tr, m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]),
+        axis=-1,
+    )
+    k = np.argmax(cand, axis=-1)
+    q = np.empty(m.shape[:-2] + (4,))
+    s0 = np.sqrt(np.maximum(1.0 + tr, 1e-300)) * 2
+    s1 = np.sqrt(np.maximum(1.0 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2], 1e-300)) * 2
+    s2 = np.sqrt(np.maximum(1.0 + m[..., 1, 1] - m[..., 0, 0] - m[..., 2, 2], 1e-300)) * 2
+    s3 = np.sqrt(np.maximum(1.0 + m[..., 2, 2] - m[..., 0, 0] - m[..., 1, 1], 1e-300)) * 2
+    q0 = np.stack(
+        (
+            0.25 * s0,
+            (m[..., 2, 1] - m[..., 1, 2]) / s0,
+            (m[..., 0, 2] - m[..., 2, 0]) / s0,
+            (m[..., 1, 0] - m[..., 0, 1]) / s0,
+        ),
+        -1,
+    )
+    q1 = np.stack(
+        (
+            (m[..., 2, 1] - m[..., 1, 2]) / s1,
+            0.25 * s1,
+            (m[..., 0, 1] + m[..., 1, 0]) / s1,
+            (m[..., 0, 2] + m[..., 2, 0]) / s1,
+        ),
+        -1,
+    )
+    q2 = np.stack(
+        (
+            (m[..., 0, 2] - m[..., 2, 0]) / s2,
+            (m[..., 0, 1] + m[..., 1, 0]) / s2,
+            0.25 * s2,
+            (m[..., 1, 2] + m[..., 2, 1]) / s2,
+        ),
+        -1,
+    )
+    q3 = np.stack(
+        (
+            (m[..., 1, 0] - m[..., 0, 1]) / s3,
+            (m[..., 0, 2] + m[..., 2, 0]) / s3,
+            (m[..., 1, 2] + m[..., 2, 1]) / s3,
+            0.25 * s3,
+        ),
+        -1,
+    )
+    sel = k[..., None]
+    q = np.where(sel == 0, q0, np.where(sel == 1, q1, np.where(sel == 2, q2, q3)))
+    return qnormalize(q)
+
+
+def quat_from_axis_angle(axis: FloatArray, angle_rad: FloatArray) -> FloatArray:
+    """Quaternions of rotations by ``angle_rad`` about unit ``axis`` (right-hand rule)."""
+    axis = np.asarray(axis, dtype=float)
+    half = 0.5 * np.asarray(angle_rad, dtype=float)[..., None]
+    return np.concatenate((np.cos(half), np.sin(half) * axis), axis=-1)
+
+
+def quat_from_rotvec(rotvec: FloatArray) -> FloatArray:
+    """Quaternions of rotation vectors (axis * angle, radians); exact near zero."""
+    rotvec = np.asarray(rotvec, dtype=float)
+    angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
+    half = 0.5 * angle
+    # sin(a/2)/a with its Taylor series near 0 avoids 0/0.
+    k = np.where(angle > 1e-8, np.sin(half) / np.where(angle > 1e-8, angle, 1.0), 0.5 - angle**2 / 48)
+    return np.concatenate((np.cos(half), k * rotvec), axis=-1)
+
+
+def quat_to_rotvec(q: FloatArray) -> FloatArray:
+    """Rotation vectors (radians) of unit quaternions, angle in [0, pi]."""
+    q = qnormalize(q)
+    vn = np.linalg.norm(q[..., 1:], axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(vn, q[..., :1])
+    k = np.where(vn > 1e-12, angle / np.where(vn > 1e-12, vn, 1.0), 2.0)
+    return k * q[..., 1:]
+
+
+def rot_x(a: FloatArray) -> FloatArray:
+    """Quaternion of a rotation by ``a`` radians about x."""
+    return quat_from_axis_angle(np.array([1.0, 0, 0]), a)
+
+
+def rot_y(a: FloatArray) -> FloatArray:
+    """Quaternion of a rotation by ``a`` radians about y."""
+    return quat_from_axis_angle(np.array([0, 1.0, 0]), a)
+
+
+def rot_z(a: FloatArray) -> FloatArray:
+    """Quaternion of a rotation by ``a`` radians about z."""
+    return quat_from_axis_angle(np.array([0, 0, 1.0]), a)
+
+
+def heading_rad(q: FloatArray) -> FloatArray:
+    """Heading of the child frame's x axis projected on the horizontal plane (about z)."""
+    x = qrotate(q, np.array([1.0, 0.0, 0.0]))
+    return np.arctan2(x[..., 1], x[..., 0])
+
+
+def slerp(q0: FloatArray, q1: FloatArray, frac: FloatArray) -> FloatArray:
+    """Spherical linear interpolation between unit quaternions, ``frac`` in [0, 1]."""
+    q0 = np.asarray(q0, dtype=float)
+    q1 = np.asarray(q1, dtype=float)
+    frac = np.asarray(frac, dtype=float)[..., None]
+    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
+    q1 = np.where(dot < 0, -q1, q1)
+    dot = np.abs(dot)
+    theta = np.arccos(np.clip(dot, -1.0, 1.0))
+    sin_t = np.sin(theta)
+    small = sin_t < 1e-6
+    safe = np.where(small, 1.0, sin_t)
+    w0 = np.where(small, 1.0 - frac, np.sin((1.0 - frac) * theta) / safe)
+    w1 = np.where(small, frac, np.sin(frac * theta) / safe)
+    out = w0 * q0 + w1 * q1
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+# --- pelvis: z-y-x (rotation, tilt, obliquity) --------------------------------------------
+
+
+def pelvis_quat_from_angles(tilt: FloatArray, obliquity: FloatArray, rotation: FloatArray) -> FloatArray:
+    """Pelvis -> heading-aligned earth quaternion from tilt, obliquity, rotation (radians)."""
+    return qmul(qmul(rot_z(rotation), rot_y(tilt)), rot_x(obliquity))
+
+
+def pelvis_angles_from_quat(q: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(tilt, obliquity, rotation) in radians of pelvis -> heading-aligned earth quaternions.
+
+    Tilt uses ``atan2`` of the x axis elevation, which stays well conditioned near +-90 deg
+    (supine and prone positions).
+    """
+    m = quat_to_matrix(q)
+    tilt = np.arctan2(-m[..., 2, 0], np.hypot(m[..., 0, 0], m[..., 1, 0]))
+    rotation = np.arctan2(m[..., 1, 0], m[..., 0, 0])
+    obliquity = np.arctan2(m[..., 2, 1], m[..., 2, 2])
+    return tilt, obliquity, rotation
+
+
+# --- hip: y-x-z JCS ------------------------------------------------------------------------
+
+
+def hip_quat_from_angles(
+    side: str, flexion: FloatArray, abduction: FloatArray, internal_rotation: FloatArray
+) -> FloatArray:
+    """Thigh -> pelvis quaternion of hip angles (radians) on ``side`` ("left"/"right")."""
+    s_abd, s_rot = HIP_SIGNS[side]
+    return qmul(
+        qmul(rot_y(-np.asarray(flexion)), rot_x(s_abd * np.asarray(abduction))),
+        rot_z(s_rot * np.asarray(internal_rotation)),
+    )
+
+
+def hip_angles_from_quat(
+    side: str, q_thigh_in_pelvis: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(flexion, abduction, internal rotation) in radians from thigh -> pelvis quaternions."""
+    s_abd, s_rot = HIP_SIGNS[side]
+    m = quat_to_matrix(q_thigh_in_pelvis)
+    # R = Ry(a) Rx(b) Rz(c): R[1,2] = -sin b, R[0,2]/R[2,2] = tan a, R[1,0]/R[1,1] = tan c.
+    a = np.arctan2(m[..., 0, 2], m[..., 2, 2])
+    b = np.arctan2(-m[..., 1, 2], np.hypot(m[..., 1, 0], m[..., 1, 1]))
+    c = np.arctan2(m[..., 1, 0], m[..., 1, 1])
+    return -a, s_abd * b, s_rot * c
+
+
+def thigh_inclination(q_thigh_in_heading_earth: FloatArray) -> FloatArray:
+    """Sagittal thigh inclination (radians): knee forward of the hip positive.
+
+    Measured in the heading-aligned earth frame (x = the subject's forward at calibration),
+    so it equals hip flexion minus pelvic tilt for sagittal movements.
+    """
+    knee = qrotate(q_thigh_in_heading_earth, np.array([0.0, 0.0, -1.0]))
+    return np.arctan2(knee[..., 0], -knee[..., 2])

@@ -1,0 +1,153 @@
+"""The data that flows between stages, and the fixed names of roles and angle columns.
+
+Units are part of every name: seconds (``_s``), m/s^2 (``_m_s2``, specific force), rad/s
+(``_rad_s``), microtesla (``_uT``), degrees (``_deg``). Quaternions are scalar first
+``[w, x, y, z]`` and rotate sensor coordinates into earth coordinates (z up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from hipsense.errors import InputFormatError
+
+FloatArray = npt.NDArray[np.float64]
+
+Role = Literal["pelvis", "thigh_left", "thigh_right"]
+ROLES: tuple[Role, ...] = ("pelvis", "thigh_left", "thigh_right")
+THIGH_ROLES: tuple[Role, ...] = ("thigh_left", "thigh_right")
+SIDES: dict[Role, str] = {"thigh_left": "left", "thigh_right": "right"}
+
+PELVIS_COLUMNS = ("pelvic_tilt_deg", "pelvic_obliquity_deg", "pelvic_rotation_deg")
+
+
+def hip_columns(side: str) -> tuple[str, str, str]:
+    """Angle column names for one side (``"left"`` or ``"right"``)."""
+    return (
+        f"hip_flexion_{side}_deg",
+        f"hip_abduction_{side}_deg",
+        f"hip_internal_rotation_{side}_deg",
+    )
+
+
+def thigh_inclination_column(side: str) -> str:
+    """Sagittal thigh inclination in the earth frame (= flexion - tilt, approximately)."""
+    return f"thigh_inclination_{side}_deg"
+
+
+def angle_columns(roles: tuple[str, ...] | list[str]) -> list[str]:
+    """Output columns (after ``time_s``) of the ``process`` CSV for the given roles."""
+    cols: list[str] = []
+    for role in ROLES:
+        if role in roles and role != "pelvis":
+            cols.extend(hip_columns(SIDES[role]))
+    cols.extend(PELVIS_COLUMNS)
+    return cols
+
+
+def check_role(role: str) -> Role:
+    """Return ``role`` if it is a known role, else raise a clear error."""
+    if role not in ROLES:
+        raise InputFormatError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    return role  # type: ignore[return-value]
+
+
+@dataclass
+class SampleBlock:
+    """Consecutive IMU samples of one sensor on the session clock.
+
+    Attributes
+    ----------
+    role : which segment the sensor is on.
+    time_s : (N,) session time of each sample, strictly increasing.
+    acc_m_s2 : (N, 3) specific force in sensor coordinates (+9.81 on the up axis at rest).
+    gyr_rad_s : (N, 3) angular velocity in sensor coordinates.
+    mag_uT : (N, 3) magnetic field in sensor coordinates, or None.
+    """
+
+    role: Role
+    time_s: FloatArray
+    acc_m_s2: FloatArray
+    gyr_rad_s: FloatArray
+    mag_uT: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.time_s)
+        for name in ("acc_m_s2", "gyr_rad_s", "mag_uT"):
+            arr = getattr(self, name)
+            if arr is not None and np.shape(arr) != (n, 3):
+                raise InputFormatError(
+                    f"{self.role}: {name} has shape {np.shape(arr)}, expected ({n}, 3)"
+                )
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+    def slice(self, start: int, stop: int) -> SampleBlock:
+        """Samples ``start:stop`` as a new block (views, no copy)."""
+        return SampleBlock(
+            self.role,
+            self.time_s[start:stop],
+            self.acc_m_s2[start:stop],
+            self.gyr_rad_s[start:stop],
+            None if self.mag_uT is None else self.mag_uT[start:stop],
+        )
+
+
+@dataclass
+class OrientationBlock:
+    """Fused orientation of one sensor: scalar-first quaternions sensor -> earth (z up)."""
+
+    role: Role
+    time_s: FloatArray
+    quat: FloatArray
+    acc_m_s2: FloatArray
+    gyr_rad_s: FloatArray
+    rest: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+
+@dataclass
+class AlignedBlock:
+    """All sensors resampled onto one session timeline.
+
+    ``quat[role]`` is (N, 4) sensor -> earth; ``gyr_rad_s[role]`` and ``acc_m_s2[role]`` are
+    (N, 3) in sensor coordinates, linearly interpolated; ``rest[role]`` is the filter's rest flag.
+    """
+
+    time_s: FloatArray
+    quat: dict[str, FloatArray]
+    gyr_rad_s: dict[str, FloatArray]
+    acc_m_s2: dict[str, FloatArray]
+    rest: dict[str, npt.NDArray[np.bool_]]
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+
+@dataclass
+class AngleBlock:
+    """Joint angles on the session timeline; ``columns`` maps column name -> (N,) degrees."""
+
+    time_s: FloatArray
+    columns: dict[str, FloatArray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+    @staticmethod
+    def concat(blocks: list[AngleBlock]) -> AngleBlock:
+        """Join blocks in time order (empty list -> empty block)."""
+        if not blocks:
+            return AngleBlock(np.zeros(0))
+        names = list(blocks[0].columns)
+        return AngleBlock(
+            np.concatenate([b.time_s for b in blocks]),
+            {n: np.concatenate([b.columns[n] for b in blocks]) for n in names},
+        )
