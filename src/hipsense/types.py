@@ -53,7 +53,7 @@ def check_role(role: str) -> Role:
     """Return ``role`` if it is a known role, else raise a clear error."""
     if role not in ROLES:
         raise InputFormatError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    return role  # type: ignore[return-value]
+    return role
 
 
 @dataclass

@@ -97,7 +97,6 @@ def matrix_to_quat(m: FloatArray) -> FloatArray:
         axis=-1,
     )
     k = np.argmax(cand, axis=-1)
-    q = np.empty(m.shape[:-2] + (4,))
     s0 = np.sqrt(np.maximum(1.0 + tr, 1e-300)) * 2
     s1 = np.sqrt(np.maximum(1.0 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2], 1e-300)) * 2
     s2 = np.sqrt(np.maximum(1.0 + m[..., 1, 1] - m[..., 0, 0] - m[..., 2, 2], 1e-300)) * 2
@@ -156,7 +155,9 @@ def quat_from_rotvec(rotvec: FloatArray) -> FloatArray:
     angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
     half = 0.5 * angle
     # sin(a/2)/a with its Taylor series near 0 avoids 0/0.
-    k = np.where(angle > 1e-8, np.sin(half) / np.where(angle > 1e-8, angle, 1.0), 0.5 - angle**2 / 48)
+    k = np.where(
+        angle > 1e-8, np.sin(half) / np.where(angle > 1e-8, angle, 1.0), 0.5 - angle**2 / 48
+    )
     return np.concatenate((np.cos(half), k * rotvec), axis=-1)
 
 
@@ -211,7 +212,9 @@ def slerp(q0: FloatArray, q1: FloatArray, frac: FloatArray) -> FloatArray:
 # --- pelvis: z-y-x (rotation, tilt, obliquity) --------------------------------------------
 
 
-def pelvis_quat_from_angles(tilt: FloatArray, obliquity: FloatArray, rotation: FloatArray) -> FloatArray:
+def pelvis_quat_from_angles(
+    tilt: FloatArray, obliquity: FloatArray, rotation: FloatArray
+) -> FloatArray:
     """Pelvis -> heading-aligned earth quaternion from tilt, obliquity, rotation (radians)."""
     return qmul(qmul(rot_z(rotation), rot_y(tilt)), rot_x(obliquity))
 
@@ -256,11 +259,14 @@ def hip_angles_from_quat(
     return -a, s_abd * b, s_rot * c
 
 
-def thigh_inclination(q_thigh_in_heading_earth: FloatArray) -> FloatArray:
-    """Sagittal thigh inclination (radians): knee forward of the hip positive.
+def thigh_inclination(q_thigh: FloatArray, q_pelvis: FloatArray) -> FloatArray:
+    """Sagittal thigh inclination (radians) from the vertical: knee forward of the hip positive.
 
-    Measured in the heading-aligned earth frame (x = the subject's forward at calibration),
-    so it equals hip flexion minus pelvic tilt for sagittal movements.
+    Both quaternions are segment -> (heading-aligned) earth. The sagittal plane is the one of
+    the pelvis's current heading, so the value keeps its meaning when the subject turns; it
+    equals hip flexion minus pelvic tilt for sagittal movements.
     """
-    knee = qrotate(q_thigh_in_heading_earth, np.array([0.0, 0.0, -1.0]))
-    return np.arctan2(knee[..., 0], -knee[..., 2])
+    knee = qrotate(q_thigh, np.array([0.0, 0.0, -1.0]))
+    heading = heading_rad(q_pelvis)
+    forward = knee[..., 0] * np.cos(heading) + knee[..., 1] * np.sin(heading)
+    return np.arctan2(forward, -knee[..., 2])
