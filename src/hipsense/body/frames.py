@@ -264,9 +264,11 @@ def thigh_inclination(q_thigh: FloatArray, q_pelvis: FloatArray) -> FloatArray:
 
     Both quaternions are segment -> (heading-aligned) earth. The sagittal plane is the one of
     the pelvis's current heading, so the value keeps its meaning when the subject turns; it
-    equals hip flexion minus pelvic tilt for sagittal movements.
+    equals hip flexion minus pelvic tilt for sagittal movements. The heading is taken from the
+    pelvis's medio-lateral axis, which stays horizontal lying supine or prone.
     """
     knee = qrotate(q_thigh, np.array([0.0, 0.0, -1.0]))
-    heading = heading_rad(q_pelvis)
+    left = qrotate(q_pelvis, np.array([0.0, 1.0, 0.0]))
+    heading = np.arctan2(-left[..., 0], left[..., 1])
     forward = knee[..., 0] * np.cos(heading) + knee[..., 1] * np.sin(heading)
     return np.arctan2(forward, -knee[..., 2])

@@ -1,0 +1,409 @@
+"""Sensor-to-segment calibration: static pose + functional movements.
+
+The user stands still and upright (static pose), lifts each instrumented knee three times and
+does two hip hinges. From that:
+
+- the segment's superior axis (z) in sensor coordinates is the mean specific force of the
+  static pose (every segment is upright, all angles are zero there);
+- the segment's medio-lateral axis (y) is the principal axis of the gyroscope signal during
+  the functional movements (knee lifts rotate the thighs about their y axes, hinges rotate
+  the pelvis about its y axis), made orthogonal to z; its sign comes from the asymmetry of
+  the movement: flexion of the thigh (rotation about -y) and anterior tilt of the pelvis
+  (rotation about +y) are the larger excursions;
+- x = y cross z (anterior);
+- each sensor's fused earth frame is turned about the vertical so that every segment's
+  heading is zero at the static pose (heading alignment in the earth frame, never a constant
+  offset in a segment frame).
+
+The result carries quality figures, and :class:`CalibrationError` says which movement is
+missing or poor and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hipsense.body.frames import (
+    heading_rad,
+    matrix_to_quat,
+    qconj,
+    qmul,
+)
+from hipsense.errors import CalibrationError
+from hipsense.types import SIDES, AlignedBlock, FloatArray
+
+GRAVITY_M_S2 = 9.81
+# Thresholds for a usable calibration; each failure message names the movement.
+STATIC_MIN_S = 1.0
+STATIC_MAX_GYR_RMS_RAD_S = np.deg2rad(3.0)
+STATIC_MAX_ACC_DEVIATION_M_S2 = 0.6
+FUNCTIONAL_MIN_EXCURSION_DEG = 25.0
+FUNCTIONAL_MIN_AXIS_DOMINANCE = 0.80
+FUNCTIONAL_MAX_AXIS_TILT_DEG = 30.0
+
+
+@dataclass
+class SegmentCalibration:
+    """Calibration of one sensor on its segment.
+
+    Attributes
+    ----------
+    q_segment_to_sensor : (4,) rotation of segment coordinates into sensor coordinates.
+    heading_offset_rad : rotation about the vertical applied to the sensor's earth frame.
+    quality : figures of merit (see :class:`Calibration`).
+    """
+
+    role: str
+    q_segment_to_sensor: list[float]
+    heading_offset_rad: float
+    quality: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Calibration:
+    """Result of :func:`calibrate`: one :class:`SegmentCalibration` per role.
+
+    ``quality_score`` is 0-100: 100 is a still static pose and clean single-axis functional
+    movements; below 60 the calibration is accepted but the user is told to repeat it.
+    """
+
+    segments: dict[str, SegmentCalibration]
+    static_window_s: tuple[float, float]
+    functional_window_s: tuple[float, float]
+    quality_score: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready representation (used by recordings and the API)."""
+        return {
+            "segments": {r: asdict(s) for r, s in self.segments.items()},
+            "static_window_s": list(self.static_window_s),
+            "functional_window_s": list(self.functional_window_s),
+            "quality_score": self.quality_score,
+            "warnings": list(self.warnings),
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Calibration:
+        """Inverse of :meth:`to_dict`."""
+        return Calibration(
+            segments={r: SegmentCalibration(**s) for r, s in d["segments"].items()},
+            static_window_s=(float(d["static_window_s"][0]), float(d["static_window_s"][1])),
+            functional_window_s=(
+                float(d["functional_window_s"][0]),
+                float(d["functional_window_s"][1]),
+            ),
+            quality_score=float(d["quality_score"]),
+            warnings=list(d.get("warnings", [])),
+        )
+
+
+def _window_mask(time_s: FloatArray, window: tuple[float, float], what: str) -> np.ndarray:
+    start, end = window
+    if not end > start:
+        raise CalibrationError(f"{what} window {start:g}:{end:g} s is empty (end <= start)")
+    mask = (time_s >= start) & (time_s <= end)
+    if not mask.any():
+        raise CalibrationError(
+            f"{what} window {start:g}:{end:g} s lies outside the data "
+            f"({time_s[0]:.2f}-{time_s[-1]:.2f} s)"
+        )
+    return mask
+
+
+def _movement_name(role: str) -> str:
+    return "hip hinges" if role == "pelvis" else f"{SIDES[role]} knee lifts"  # type: ignore[index]
+
+
+def _static_axis(
+    role: str, acc: FloatArray, gyr: FloatArray, dur_s: float
+) -> tuple[FloatArray, dict[str, float]]:
+    acc_mean = np.nanmean(acc, axis=0)
+    norm = float(np.linalg.norm(acc_mean))
+    if 0.5 < norm < 2.0:
+        raise CalibrationError(
+            f"{role}: the static pose reads {norm:.2f} for gravity; accelerometer values look "
+            "like g, but hipsense expects m/s^2 (multiply by 9.81)"
+        )
+    if abs(norm - GRAVITY_M_S2) > STATIC_MAX_ACC_DEVIATION_M_S2:
+        raise CalibrationError(
+            f"{role}: the static pose reads {norm:.2f} m/s^2 instead of 9.81: the sensor was "
+            "moving or its units are wrong; stand still for 3 s and repeat"
+        )
+    gyr_rms = float(np.sqrt(np.nanmean(np.sum((gyr - np.nanmean(gyr, axis=0)) ** 2, axis=1))))
+    if gyr_rms > STATIC_MAX_GYR_RMS_RAD_S:
+        raise CalibrationError(
+            f"{role}: not still during the static pose (rotation {np.degrees(gyr_rms):.1f} deg/s "
+            "rms); stand still and upright for 3 s and repeat"
+        )
+    quality = {
+        "static_duration_s": dur_s,
+        "static_gyr_rms_deg_s": float(np.degrees(gyr_rms)),
+        "static_acc_norm_m_s2": norm,
+    }
+    return acc_mean / norm, quality
+
+
+def _functional_axis(
+    role: str, gyr: FloatArray, gyr_bias: FloatArray, dt_s: float, z_axis: FloatArray
+) -> tuple[FloatArray, dict[str, float]]:
+    g = gyr - gyr_bias
+    g = g[np.all(np.isfinite(g), axis=1)]
+    what = _movement_name(role)
+    if len(g) < 10:
+        raise CalibrationError(f"{role}: no data in the functional window for the {what}")
+    cov = g.T @ g
+    evals, evecs = np.linalg.eigh(cov)
+    axis = evecs[:, -1]
+    dominance = float(evals[-1] / max(evals.sum(), 1e-300))
+    angle = np.cumsum(g @ axis) * dt_s
+    up = float(np.degrees(angle.max()))
+    down = float(np.degrees(-angle.min()))
+    excursion = max(up, down)
+    if excursion < FUNCTIONAL_MIN_EXCURSION_DEG:
+        raise CalibrationError(
+            f"{role}: the {what} were missing or too small ({excursion:.0f} deg of rotation, "
+            f"at least {FUNCTIONAL_MIN_EXCURSION_DEG:.0f} needed); repeat them slowly and fully"
+        )
+    if dominance < FUNCTIONAL_MIN_AXIS_DOMINANCE:
+        raise CalibrationError(
+            f"{role}: the {what} were not a clean single-axis movement ({dominance:.0%} of the "
+            f"rotation about one axis, {FUNCTIONAL_MIN_AXIS_DOMINANCE:.0%} needed); move only in "
+            "the sagittal plane, without twisting"
+        )
+    tilt_deg = float(np.degrees(np.arcsin(min(1.0, abs(float(axis @ z_axis))))))
+    if tilt_deg > FUNCTIONAL_MAX_AXIS_TILT_DEG:
+        raise CalibrationError(
+            f"{role}: the rotation axis of the {what} is {tilt_deg:.0f} deg from horizontal; "
+            "they must swing forward, not sideways or twisting"
+        )
+    # Flexion (thigh) is a rotation about -y; anterior tilt (pelvis) about +y.
+    positive_larger = up >= down
+    if role == "pelvis":
+        y_axis = axis if positive_larger else -axis
+    else:
+        y_axis = -axis if positive_larger else axis
+    quality = {
+        "functional_excursion_deg": excursion,
+        "functional_axis_dominance": dominance,
+        "functional_axis_tilt_deg": tilt_deg,
+        "functional_asymmetry": float(max(up, down) / max(min(up, down), 1e-6)),
+    }
+    return y_axis, quality
+
+
+def _score(quality: dict[str, float]) -> float:
+    """0-100 figure: penalises motion at rest, off-axis and tilted functional movements."""
+    s = 100.0
+    s -= 10.0 * max(0.0, quality["static_gyr_rms_deg_s"] - 0.5)
+    s -= 200.0 * max(0.0, 0.97 - quality["functional_axis_dominance"])
+    s -= 1.5 * max(0.0, quality["functional_axis_tilt_deg"] - 5.0)
+    s -= 0.5 * max(0.0, 45.0 - quality["functional_excursion_deg"])
+    return float(np.clip(s, 0.0, 100.0))
+
+
+def calibrate(
+    data: AlignedBlock,
+    static_window_s: tuple[float, float],
+    functional_window_s: tuple[float, float],
+) -> Calibration:
+    """Calibrate every sensor in ``data`` from a static and a functional window.
+
+    Parameters
+    ----------
+    data : aligned session data covering both windows (fused orientations plus raw samples).
+    static_window_s : (start, end) session seconds of the still, upright pose.
+    functional_window_s : (start, end) session seconds covering the knee lifts of every
+        instrumented thigh and the hip hinges.
+
+    Returns
+    -------
+    Calibration
+
+    Raises
+    ------
+    CalibrationError
+        naming the movement that is missing or poor, and why.
+    """
+    t = data.time_s
+    if len(t) < 2:
+        raise CalibrationError("no data to calibrate from")
+    if "pelvis" not in data.quat:
+        raise CalibrationError("a pelvis sensor is required: every angle is relative to it")
+    dt_s = float(np.median(np.diff(t)))
+    static = _window_mask(t, static_window_s, "static")
+    functional = _window_mask(t, functional_window_s, "functional")
+    static_dur = float(t[static][-1] - t[static][0])
+    if static_dur < STATIC_MIN_S:
+        raise CalibrationError(
+            f"the static pose is only {static_dur:.1f} s long; stand still for 3 s"
+        )
+    segments: dict[str, SegmentCalibration] = {}
+    warnings: list[str] = []
+    for role in data.quat:
+        z_axis, q_static = _static_axis(
+            role, data.acc_m_s2[role][static], data.gyr_rad_s[role][static], static_dur
+        )
+        bias = np.nanmean(data.gyr_rad_s[role][static], axis=0)
+        y_raw, q_func = _functional_axis(role, data.gyr_rad_s[role][functional], bias, dt_s, z_axis)
+        y_axis = y_raw - (y_raw @ z_axis) * z_axis
+        y_axis /= np.linalg.norm(y_axis)
+        x_axis = np.cross(y_axis, z_axis)
+        # Columns: segment axes in sensor coordinates = rotation segment -> sensor.
+        q_seg_to_sensor = matrix_to_quat(np.column_stack((x_axis, y_axis, z_axis)))
+        q_seg_earth = qmul(data.quat[role][static], q_seg_to_sensor)
+        q_seg_earth = q_seg_earth[np.all(np.isfinite(q_seg_earth), axis=1)]
+        headings = heading_rad(q_seg_earth)
+        heading = float(np.arctan2(np.mean(np.sin(headings)), np.mean(np.cos(headings))))
+        quality = {**q_static, **q_func}
+        quality["score"] = _score(quality)
+        if quality["score"] < 60:
+            warnings.append(
+                f"{role}: calibration quality {quality['score']:.0f}/100; repeat the "
+                f"{_movement_name(role)} more slowly, in the sagittal plane"
+            )
+        segments[role] = SegmentCalibration(
+            role=role,
+            q_segment_to_sensor=[float(v) for v in q_seg_to_sensor],
+            heading_offset_rad=-heading,
+            quality=quality,
+        )
+    score = min(s.quality["score"] for s in segments.values())
+    return Calibration(
+        segments,
+        (float(static_window_s[0]), float(static_window_s[1])),
+        (float(functional_window_s[0]), float(functional_window_s[1])),
+        score,
+        warnings,
+    )
+
+
+def sensor_to_segment(calibration: Calibration, role: str) -> tuple[FloatArray, FloatArray]:
+    """(q_heading (4,), q_segment_to_sensor (4,)) so that
+    ``q_segment_ref = q_heading * q_sensor_earth * q_segment_to_sensor``."""
+    seg = calibration.segments[role]
+    half = 0.5 * seg.heading_offset_rad
+    q_heading = np.array([np.cos(half), 0.0, 0.0, np.sin(half)])
+    return q_heading, np.asarray(seg.q_segment_to_sensor, dtype=float)
+
+
+def q_sensor_in_segment(calibration: Calibration, role: str) -> FloatArray:
+    """Mounting as sensor -> segment quaternion (the inverse of ``q_segment_to_sensor``)."""
+    return qconj(np.asarray(calibration.segments[role].q_segment_to_sensor, dtype=float))
+
+
+# --- finding the calibration routine in a recording ------------------------------------------
+
+STILL_MIN_S = 2.0
+STILL_MAX_GYR_RAD_S = np.deg2rad(6.0)
+STILL_MAX_ACC_DEVIATION_M_S2 = 0.4
+EXCURSION_ENTER_DEG = 25.0
+EXCURSION_LEAVE_DEG = 10.0
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index pairs of the True runs of a boolean array."""
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _excursions(angle_deg: FloatArray) -> list[tuple[int, int]]:
+    """Movements away from the start pose: enter above 25 deg, leave below 10 deg."""
+    events: list[tuple[int, int]] = []
+    inside = False
+    start = 0
+    above = np.flatnonzero(angle_deg > EXCURSION_ENTER_DEG)
+    below = np.flatnonzero(angle_deg < EXCURSION_LEAVE_DEG)
+    i = 0
+    while True:
+        if not inside:
+            nxt = above[above >= i]
+            if len(nxt) == 0:
+                break
+            # The movement starts where the angle last left the start pose.
+            before = below[below < nxt[0]]
+            start = int(before[-1]) if len(before) else int(nxt[0])
+            i = int(nxt[0])
+            inside = True
+        else:
+            nxt = below[below > i]
+            if len(nxt) == 0:
+                events.append((start, len(angle_deg) - 1))
+                break
+            events.append((start, int(nxt[0])))
+            i = int(nxt[0])
+            inside = False
+    return events
+
+
+def detect_calibration_windows(
+    data: AlignedBlock,
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Find the static pose and the functional movements of the calibration routine.
+
+    The static pose is the first stretch of at least 2 s in which every sensor is still; the
+    functional window runs from its end to the end of the second hip hinge (pelvis tilted by
+    more than 25 deg and back), and must contain at least one knee lift of each thigh.
+
+    Raises
+    ------
+    CalibrationError
+        saying which part of the routine was not found, and where it was looked for.
+    """
+    t = data.time_s
+    if len(t) < 2:
+        raise CalibrationError("no data to look for the calibration routine in")
+    dt_s = float(np.median(np.diff(t)))
+    still = np.ones(len(t), dtype=bool)
+    for role in data.quat:
+        gyr_n = np.linalg.norm(data.gyr_rad_s[role], axis=1)
+        acc_dev = np.abs(np.linalg.norm(data.acc_m_s2[role], axis=1) - GRAVITY_M_S2)
+        still &= (gyr_n < STILL_MAX_GYR_RAD_S) & (acc_dev < STILL_MAX_ACC_DEVIATION_M_S2)
+    min_len = int(np.ceil(STILL_MIN_S / dt_s))
+    runs = [r for r in _runs(still) if r[1] - r[0] >= min_len]
+    if not runs:
+        raise CalibrationError(
+            "no still period of 2 s found: start every session by standing still and upright "
+            "for 3 s (or give --static START:END)"
+        )
+    s0, s1 = runs[0]
+    static = (float(t[s0]), float(t[s1 - 1]))
+    after = slice(s1, None)
+    angle: dict[str, FloatArray] = {}
+    for role, q in data.quat.items():
+        up_static = np.nanmean(data.acc_m_s2[role][s0:s1], axis=0)
+        up_static /= np.linalg.norm(up_static)
+        up_now = qrotate_inverse_up(q[after])
+        cosang = np.clip(up_now @ up_static, -1.0, 1.0)
+        angle[role] = np.degrees(np.arccos(np.nan_to_num(cosang, nan=1.0)))
+    hinges = _excursions(angle["pelvis"])
+    if len(hinges) < 2:
+        raise CalibrationError(
+            f"found {len(hinges)} of the 2 hip hinges after the still period "
+            f"(from {t[s1 - 1]:.1f} s): bow forward with straight legs, twice, after the knee "
+            "lifts (or give --functional START:END)"
+        )
+    end_index = s1 + hinges[1][1]
+    functional = (static[1], float(t[min(end_index + int(0.5 / dt_s), len(t) - 1)]))
+    for role in data.quat:
+        if role == "pelvis":
+            continue
+        lifts = [e for e in _excursions(angle[role]) if s1 + e[0] < end_index]
+        if not lifts:
+            raise CalibrationError(
+                f"no {SIDES[role]} knee lifts found between {functional[0]:.1f} and "  # type: ignore[index]
+                f"{functional[1]:.1f} s: lift each instrumented knee three times before the "
+                "hip hinges (or give --functional START:END)"
+            )
+    return static, functional
+
+
+def qrotate_inverse_up(q: FloatArray) -> FloatArray:
+    """Earth's up direction in sensor coordinates for sensor -> earth quaternions ``q``."""
+    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    # Third row of the rotation matrix = earth z in sensor coordinates.
+    return np.stack((2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)), axis=1)

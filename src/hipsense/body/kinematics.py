@@ -1,0 +1,158 @@
+"""Segment orientations -> hip JCS angles, pelvic tilt/obliquity/rotation, thigh inclination.
+
+Every sign follows :mod:`hipsense.body.frames`. With 6D fusion the relative heading of the
+sensors drifts slowly (yaw is unobservable from gravity); it is re-aligned whenever the subject
+stands still in the calibration pose (every sensor at rest, pelvis and thighs within
+``realign_max_pose_deg`` of upright) for ``realign_rest_s``: the thighs' headings are set to the
+pelvis's, as at calibration. A correction larger than ``realign_max_correction_deg`` is taken for
+a deliberately rotated stance and ignored. This assumes the feet point forward when standing at
+rest; a toes-out stance held still is read as zero hip rotation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hipsense.body.calibration import Calibration, sensor_to_segment
+from hipsense.body.frames import (
+    heading_rad,
+    hip_angles_from_quat,
+    pelvis_angles_from_quat,
+    qconj,
+    qmul,
+    rot_z,
+    thigh_inclination,
+)
+from hipsense.types import (
+    PELVIS_COLUMNS,
+    SIDES,
+    AlignedBlock,
+    AngleBlock,
+    FloatArray,
+    hip_columns,
+    thigh_inclination_column,
+)
+
+
+class HipKinematics:
+    """Stateful stage: aligned sensor orientations in, joint angles (degrees) out.
+
+    Parameters
+    ----------
+    calibration : sensor-to-segment calibration of every role in the data.
+    rate_hz : rate of the aligned timeline (for the rest duration).
+    realign : re-align thigh headings at detected standing rest.
+    realign_rest_s : how long the standing rest must last before re-aligning.
+    realign_max_pose_deg : how close to upright pelvis and thighs must be.
+    realign_max_correction_deg : larger heading differences are left alone.
+    """
+
+    def __init__(
+        self,
+        calibration: Calibration,
+        rate_hz: float,
+        realign: bool = True,
+        realign_rest_s: float = 1.0,
+        realign_max_pose_deg: float = 8.0,
+        realign_max_correction_deg: float = 12.0,
+    ) -> None:
+        self.calibration = calibration
+        self.realign = realign
+        self.realign_samples = max(1, round(realign_rest_s * rate_hz))
+        self.realign_max_pose_rad = np.deg2rad(realign_max_pose_deg)
+        self.realign_max_correction_rad = np.deg2rad(realign_max_correction_deg)
+        self.roles = list(calibration.segments)
+        self._heading_q: dict[str, FloatArray] = {}
+        self._mount_q: dict[str, FloatArray] = {}
+        for role in self.roles:
+            self._heading_q[role], self._mount_q[role] = sensor_to_segment(calibration, role)
+        self._rest_run = 0
+        self.realignments_: list[tuple[float, dict[str, float]]] = []
+
+    def _segments(self, block: AlignedBlock, roles: list[str], sl: slice) -> dict[str, FloatArray]:
+        return {
+            r: qmul(qmul(self._heading_q[r], block.quat[r][sl]), self._mount_q[r]) for r in roles
+        }
+
+    def process(self, block: AlignedBlock) -> AngleBlock:
+        """Angles for every frame of ``block``; NaN where a sensor has no data."""
+        n = len(block)
+        seg = self._segments(block, self.roles, slice(None))
+        columns: dict[str, FloatArray] = {}
+        thighs = [r for r in self.roles if r != "pelvis"]
+        self._fill(columns, seg, thighs, slice(None), n)
+        if self.realign and thighs and n:
+            self._realign(block, seg, columns, thighs)
+        return AngleBlock(block.time_s, columns)
+
+    def _fill(
+        self,
+        columns: dict[str, FloatArray],
+        seg: dict[str, FloatArray],
+        thighs: list[str],
+        sl: slice,
+        n: int,
+    ) -> None:
+        pelvis = seg["pelvis"][sl]
+        tilt, obliquity, rotation = pelvis_angles_from_quat(pelvis)
+        q_p_inv = qconj(pelvis)
+        for role in thighs:
+            side = SIDES[role]  # type: ignore[index]
+            thigh = seg[role][sl]
+            flex, abd, rot = hip_angles_from_quat(side, qmul(q_p_inv, thigh))
+            incl = thigh_inclination(thigh, pelvis)
+            for name, val in zip(
+                (*hip_columns(side), thigh_inclination_column(side)),
+                (flex, abd, rot, incl),
+                strict=True,
+            ):
+                columns.setdefault(name, np.empty(n))[sl] = np.degrees(val)
+        for name, val in zip(PELVIS_COLUMNS, (tilt, obliquity, rotation), strict=True):
+            columns.setdefault(name, np.empty(n))[sl] = np.degrees(val)
+
+    def _realign(
+        self,
+        block: AlignedBlock,
+        seg: dict[str, FloatArray],
+        columns: dict[str, FloatArray],
+        thighs: list[str],
+    ) -> None:
+        lim = np.degrees(self.realign_max_pose_rad)
+        standing = np.ones(len(block), dtype=bool)
+        for role in self.roles:
+            standing &= block.rest[role]
+        standing &= np.abs(columns["pelvic_tilt_deg"]) < lim
+        standing &= np.abs(columns["pelvic_obliquity_deg"]) < lim
+        for role in thighs:
+            side = SIDES[role]  # type: ignore[index]
+            standing &= np.abs(columns[thigh_inclination_column(side)]) < lim
+            standing &= np.abs(columns[hip_columns(side)[1]]) < lim
+        # Run length of standing rest at each sample, continuing the previous block's run.
+        run = np.empty(len(standing), dtype=np.int64)
+        idx = np.arange(len(standing))
+        last_false = np.maximum.accumulate(np.where(~standing, idx, -1))
+        run[:] = idx - last_false
+        first_break = np.flatnonzero(~standing)
+        head = first_break[0] if len(first_break) else len(standing)
+        run[:head] += self._rest_run
+        run[~standing] = 0
+        self._rest_run = int(run[-1])
+        triggers = np.flatnonzero(run == self.realign_samples)
+        for k in (int(i) for i in triggers):
+            pelvis_heading = heading_rad(seg["pelvis"][k])
+            changes: dict[str, float] = {}
+            for role in thighs:
+                delta = float(np.angle(np.exp(1j * (pelvis_heading - heading_rad(seg[role][k])))))
+                if abs(delta) > self.realign_max_correction_rad:
+                    continue
+                self._heading_q[role] = qmul(rot_z(np.asarray(delta)), self._heading_q[role])
+                changes[role] = float(np.degrees(delta))
+            if not changes:
+                continue
+            self.realignments_.append((float(block.time_s[k]), changes))
+            rest = slice(k + 1, None)
+            for role in changes:
+                seg[role] = np.concatenate(
+                    (seg[role][: k + 1], self._segments(block, [role], rest)[role])
+                )
+            self._fill(columns, seg, thighs, rest, len(block))

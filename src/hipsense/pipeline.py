@@ -1,0 +1,201 @@
+"""The streaming pipeline: sample blocks in, joint-angle frames out.
+
+::
+
+    SampleBlock (per sensor) -> OrientationFilter (per sensor) -> TimelineResampler
+        -> [calibration buffer until calibrated] -> HipKinematics -> AngleBlock
+
+Every stage keeps explicit state, so feeding a session in 10 ms blocks or in one block gives
+the same angles. Live sources feed small blocks as notifications arrive; files feed big ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hipsense.body.calibration import Calibration, calibrate, detect_calibration_windows
+from hipsense.body.kinematics import HipKinematics
+from hipsense.errors import CalibrationError, ConfigurationError
+from hipsense.fusion import OrientationFilter, make_filter
+from hipsense.timeline import TimelineResampler
+from hipsense.types import ROLES, AlignedBlock, AngleBlock, SampleBlock
+
+DEFAULT_BUFFER_LIMIT_S = 900.0
+
+
+def concat_aligned(blocks: list[AlignedBlock]) -> AlignedBlock:
+    """Join aligned blocks in time order (at least one block)."""
+    first = blocks[0]
+    if len(blocks) == 1:
+        return first
+    return AlignedBlock(
+        np.concatenate([b.time_s for b in blocks]),
+        {r: np.concatenate([b.quat[r] for b in blocks]) for r in first.quat},
+        {r: np.concatenate([b.gyr_rad_s[r] for b in blocks]) for r in first.quat},
+        {r: np.concatenate([b.acc_m_s2[r] for b in blocks]) for r in first.quat},
+        {r: np.concatenate([b.rest[r] for b in blocks]) for r in first.quat},
+    )
+
+
+class HipPipeline:
+    """Blocks of raw samples of several sensors -> hip and pelvis angles.
+
+    Parameters
+    ----------
+    sensor_rate_hz : nominal rate of each role's sensor (``{"pelvis": 100.0, ...}``).
+    method : orientation filter name (``vqf`` default, ``madgwick``, ``mahony``, ``ekf``).
+    output_rate_hz : rate of the session timeline (default: the pelvis sensor's rate).
+    calibration : a known calibration; without one, aligned frames are kept until
+        :meth:`calibrate` is called (at most ``buffer_limit_s`` of them).
+    realign : re-align thigh headings at detected standing rest.
+    filter_params : extra parameters for the filter.
+
+    Examples
+    --------
+    >>> pipe = HipPipeline({"pelvis": 100.0, "thigh_left": 100.0})  # doctest: +SKIP
+    >>> pipe.process(blocks); cal = pipe.calibrate(); angles = pipe.flush()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        sensor_rate_hz: dict[str, float],
+        method: str = "vqf",
+        output_rate_hz: float | None = None,
+        calibration: Calibration | None = None,
+        realign: bool = True,
+        filter_params: dict[str, Any] | None = None,
+        buffer_limit_s: float = DEFAULT_BUFFER_LIMIT_S,
+    ) -> None:
+        unknown = [r for r in sensor_rate_hz if r not in ROLES]
+        if unknown:
+            raise ConfigurationError(f"unknown role(s) {unknown}; expected {', '.join(ROLES)}")
+        if "pelvis" not in sensor_rate_hz:
+            raise ConfigurationError("a pelvis sensor is required: every angle is relative to it")
+        if len(sensor_rate_hz) < 2:
+            raise ConfigurationError("at least one thigh sensor is required besides the pelvis")
+        self.roles = [r for r in ROLES if r in sensor_rate_hz]
+        self.sensor_rate_hz = dict(sensor_rate_hz)
+        self.method = method
+        self.output_rate_hz = float(output_rate_hz or sensor_rate_hz["pelvis"])
+        self.realign = realign
+        self.buffer_limit_s = buffer_limit_s
+        self.filters: dict[str, OrientationFilter] = {
+            r: make_filter(method, sensor_rate_hz[r], **(filter_params or {})) for r in self.roles
+        }
+        self.resampler = TimelineResampler(self.roles, self.output_rate_hz)
+        self.calibration_: Calibration | None = None
+        self.kinematics_: HipKinematics | None = None
+        self._buffer: list[AlignedBlock] = []
+        self._buffered_s = 0.0
+        if calibration is not None:
+            self.set_calibration(calibration)
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        """Use ``calibration`` from now on (buffered frames are kept for :meth:`flush`)."""
+        missing = [r for r in self.roles if r not in calibration.segments]
+        if missing:
+            raise CalibrationError(f"the calibration has no segment for {', '.join(missing)}")
+        self.calibration_ = calibration
+        self.kinematics_ = HipKinematics(calibration, self.output_rate_hz, realign=self.realign)
+
+    def align(self, blocks: SampleBlock | Iterable[SampleBlock]) -> AlignedBlock:
+        """Fuse and resample new samples; returns the newly completed aligned frames."""
+        if isinstance(blocks, SampleBlock):
+            blocks = [blocks]
+        for block in blocks:
+            if block.role not in self.filters:
+                raise ConfigurationError(
+                    f"samples for {block.role!r}, which this pipeline was not set up for"
+                )
+            self.resampler.push(self.filters[block.role].process(block))
+        return self.resampler.pull()
+
+    def process(self, blocks: SampleBlock | Iterable[SampleBlock]) -> AngleBlock:
+        """Angles of the frames completed by ``blocks`` (empty while uncalibrated)."""
+        aligned = self.align(blocks)
+        if self.kinematics_ is None:
+            self._keep(aligned)
+            return AngleBlock(aligned.time_s[:0], {})
+        return self.kinematics_.process(aligned)
+
+    def _keep(self, aligned: AlignedBlock) -> None:
+        if len(aligned) == 0:
+            return
+        self._buffer.append(aligned)
+        self._buffered_s += len(aligned) / self.output_rate_hz
+        while self._buffered_s > self.buffer_limit_s and len(self._buffer) > 1:
+            dropped = self._buffer.pop(0)
+            self._buffered_s -= len(dropped) / self.output_rate_hz
+
+    def buffered(self) -> AlignedBlock:
+        """All aligned frames kept since the start (or the buffer limit)."""
+        if not self._buffer:
+            return self.resampler.pull()
+        merged = concat_aligned(self._buffer)
+        self._buffer = [merged]
+        return merged
+
+    def calibrate(
+        self,
+        static_window_s: tuple[float, float] | None = None,
+        functional_window_s: tuple[float, float] | None = None,
+    ) -> Calibration:
+        """Calibrate from the buffered frames; windows found automatically when not given."""
+        data = self.buffered()
+        if len(data) == 0:
+            raise CalibrationError("no data yet: stream the calibration routine first")
+        if static_window_s is None or functional_window_s is None:
+            static, functional = detect_calibration_windows(data)
+            static_window_s = static_window_s or static
+            functional_window_s = functional_window_s or functional
+        cal = calibrate(data, static_window_s, functional_window_s)
+        self.set_calibration(cal)
+        return cal
+
+    def flush(self) -> AngleBlock:
+        """Angles of the frames buffered before calibration (then the buffer is emptied)."""
+        if self.kinematics_ is None:
+            raise CalibrationError("not calibrated yet: call calibrate() first")
+        if not self._buffer:
+            return AngleBlock(np.zeros(0), {})
+        data = self.buffered()
+        self._buffer = []
+        self._buffered_s = 0.0
+        return self.kinematics_.process(data)
+
+
+@dataclass
+class SessionResult:
+    """Angles of a whole session and the calibration they came from."""
+
+    angles: AngleBlock
+    calibration: Calibration
+
+
+def estimate_rate_hz(block: SampleBlock) -> float:
+    """Nominal rate of a sensor from its timestamps (median interval)."""
+    if len(block) < 2:
+        raise ConfigurationError(f"{block.role}: fewer than 2 samples")
+    return float(1.0 / np.median(np.diff(block.time_s)))
+
+
+def process_session(
+    samples: dict[str, SampleBlock],
+    method: str = "vqf",
+    static_window_s: tuple[float, float] | None = None,
+    functional_window_s: tuple[float, float] | None = None,
+    output_rate_hz: float | None = None,
+    realign: bool = True,
+) -> SessionResult:
+    """Batch entry point: a whole session's samples -> calibrated angles (one big block)."""
+    rates = {r: estimate_rate_hz(b) for r, b in samples.items()}
+    pipe = HipPipeline(
+        rates, method=method, output_rate_hz=output_rate_hz, realign=realign, buffer_limit_s=np.inf
+    )
+    pipe.process(list(samples.values()))
+    cal = pipe.calibrate(static_window_s, functional_window_s)
+    return SessionResult(pipe.flush(), cal)

@@ -1,0 +1,1 @@
+"""Sessions on disk: the generic CSV contract, recordings, imports and exports."""
