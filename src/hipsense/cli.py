@@ -1,0 +1,106 @@
+"""Command line: ``hipsense process | ...``.
+
+Errors the user can act on are printed as one line (``hipsense: error: ...``) with exit code
+2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from hipsense import __version__
+from hipsense.errors import HipsenseError
+from hipsense.fusion import FILTERS
+
+
+def _window(text: str) -> tuple[float, float]:
+    try:
+        start, end = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not START:END in seconds (e.g. 0.5:3.0)"
+        ) from None
+    if not end > start:
+        raise argparse.ArgumentTypeError(f"{text!r}: END must be after START")
+    return start, end
+
+
+def _cmd_process(args: argparse.Namespace) -> int:
+    from hipsense.pipeline import process_session
+    from hipsense.recording.generic_csv import read_samples_csv, write_angles_csv
+    from hipsense.types import angle_columns
+
+    t0 = time.perf_counter()
+    samples = read_samples_csv(args.samples)
+    result = process_session(
+        samples,
+        method=args.filter,
+        static_window_s=args.static,
+        functional_window_s=args.functional,
+    )
+    columns = angle_columns(list(samples))
+    write_angles_csv(args.out, result.angles, columns)
+    cal = result.calibration
+    n = sum(len(b) for b in samples.values())
+    print(
+        f"calibrated: static {cal.static_window_s[0]:.2f}-{cal.static_window_s[1]:.2f} s, "
+        f"functional {cal.functional_window_s[0]:.2f}-{cal.functional_window_s[1]:.2f} s, "
+        f"quality {cal.quality_score:.0f}/100",
+        file=sys.stderr,
+    )
+    for warning in cal.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"wrote {len(result.angles)} frames ({', '.join(columns)}) to {args.out} "
+        f"from {n} samples in {time.perf_counter() - t0:.2f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hipsense`` argument parser (sub-commands register themselves here)."""
+    parser = argparse.ArgumentParser(
+        prog="hipsense", description="Hip and pelvis angles from wearable IMUs."
+    )
+    parser.add_argument("--version", action="version", version=f"hipsense {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser(
+        "process",
+        help="generic samples CSV -> angles CSV",
+        description="Calibrate and compute hip and pelvis angles from a samples CSV.",
+    )
+    p.add_argument("samples", help="samples CSV (time_s,role,acc_x..gyr_z[,mag_x..mag_z])")
+    p.add_argument("--out", required=True, help="angles CSV to write")
+    p.add_argument("--static", type=_window, metavar="START:END", help="still pose window, s")
+    p.add_argument(
+        "--functional", type=_window, metavar="START:END", help="knee lifts + hinges window, s"
+    )
+    p.add_argument("--filter", choices=sorted(FILTERS), default="vqf", help="orientation filter")
+    p.set_defaults(func=_cmd_process)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hipsense`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except HipsenseError as exc:
+        print(f"hipsense: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"hipsense: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hipsense: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
