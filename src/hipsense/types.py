@@ -151,3 +151,45 @@ class AngleBlock:
             np.concatenate([b.time_s for b in blocks]),
             {n: np.concatenate([b.columns[n] for b in blocks]) for n in names},
         )
+
+
+@dataclass
+class RawNotification:
+    """Bytes of one BLE notification as received, with the host receive time.
+
+    Recordings keep these so a replay runs through the decoders again.
+    """
+
+    role: Role
+    address: str
+    host_time_ns: int
+    data: bytes
+
+
+@dataclass
+class SensorEvent:
+    """Something that happened to a sensor: connected, disconnected, gap, battery, malformed.
+
+    ``time_s`` is session time; ``detail`` holds JSON-ready values (e.g. ``{"battery_pct": 14}``).
+    """
+
+    role: str
+    kind: str
+    time_s: float
+    message: str
+    detail: dict[str, float | int | str] = field(default_factory=dict)
+
+
+@dataclass
+class Marker:
+    """A user's mark on the session timeline: an exercise segment, a phase change, a note.
+
+    ``exercise`` is one of the analysis names (``active_extension``, ``hold_pails``, ...) or
+    ``note``; ``end_s`` is None while a segment is still open.
+    """
+
+    start_s: float
+    end_s: float | None
+    exercise: str
+    side: str | None = None
+    text: str = ""
