@@ -31,6 +31,7 @@ see :func:`parse_status`. Battery: standard Battery Service 0x180F / Battery Lev
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,11 @@ CMD_SET_MAX_SAMPLES = 0x04
 
 _HEADER = struct.Struct("<BHIB")
 _SCALE = np.array([ACC_M_S2_PER_LSB] * 3 + [GYR_RAD_S_PER_LSB] * 3)
-_FRAME_DTYPE_CACHE: dict[int, np.dtype[np.void]] = {}
+_OFFSETS_S = {
+    code: np.arange(MAX_SAMPLES_PER_FRAME, dtype=np.float64) / hz
+    for code, hz in RATE_CODE_HZ.items()
+}
+_ONES_I64 = np.ones(MAX_SAMPLES_PER_FRAME, dtype=np.int64)
 
 
 def samples_per_notification(att_mtu: int) -> int:
@@ -138,9 +143,7 @@ class OpenProfileDecoder(ProtocolDecoder):
                 HEADER_LEN + SAMPLE_LEN * (count_rate & 0x1F)
             ):
                 self.bytes_accepted += len(data)
-                return self._frames_to_samples(
-                    [(seq, t0, count_rate)], data[HEADER_LEN:], host_time_ns
-                )
+                return self._one_frame(data, seq, t0, count_rate, host_time_ns)
         if self._pending:
             joined = self._pending + data
             _, rest, skipped = _split_frames(joined)
@@ -153,6 +156,85 @@ class OpenProfileDecoder(ProtocolDecoder):
                     return self._accept(alone, data, host_time_ns)
             return self._accept_stream(joined, host_time_ns)
         return self._accept_stream(data, host_time_ns)
+
+    def _one_frame(
+        self, data: bytes, seq: int, t0: int, count_rate: int, host_time_ns: int
+    ) -> DecodedSamples:
+        # Hot path (one notification = one frame): scalar bookkeeping, three numpy calls.
+        n = count_rate & 0x1F
+        scaled = np.frombuffer(data, dtype="<i2", offset=HEADER_LEN).reshape(n, 6) * _SCALE
+        seq_u = self._seq.unwrap_one(seq)
+        t0_u = self._time.unwrap_one(t0)
+        prev = self._last_seq_unwrapped
+        self._last_seq_unwrapped = seq_u
+        if prev is not None and seq_u != prev + 1:
+            self._record_gap(prev + 1, seq_u, t0_u)
+        ones = _ONES_I64[:n]
+        return DecodedSamples(
+            acc_m_s2=scaled[:, :3],
+            gyr_rad_s=scaled[:, 3:],
+            host_time_ns=ones * host_time_ns,
+            sensor_time_s=_OFFSETS_S[count_rate >> 5][:n] + t0_u * TIME_TICK_S,
+            seq=ones * seq_u,
+        )
+
+    def feed_many(
+        self, notifications: Sequence[bytes], host_times_ns: Sequence[int]
+    ) -> DecodedSamples:
+        """Same result as ``feed`` on each; runs of equal-length whole frames are vectorised."""
+        parts: list[DecodedSamples] = []
+        start = 0
+        total = len(notifications)
+        while start < total:
+            stop = start + 1
+            length = len(notifications[start])
+            while stop < total and len(notifications[stop]) == length:
+                stop += 1
+            run = notifications[start:stop]
+            hosts = host_times_ns[start:stop]
+            out = self._feed_uniform(run, hosts)
+            parts.append(out if out is not None else super().feed_many(run, hosts))
+            start = stop
+        return DecodedSamples.concat(parts)
+
+    def _feed_uniform(
+        self, notifications: Sequence[bytes], host_times_ns: Sequence[int]
+    ) -> DecodedSamples | None:
+        if self._pending or len(notifications) < 2:
+            return None
+        first = bytes(notifications[0])
+        if len(first) < HEADER_LEN:
+            return None
+        version, _, _, count_rate = _HEADER.unpack_from(first)
+        n = count_rate & 0x1F
+        length = HEADER_LEN + SAMPLE_LEN * n
+        if not _header_ok(version, count_rate) or any(len(b) != length for b in notifications):
+            return None
+        dtype = np.dtype(
+            [("v", "u1"), ("seq", "<u2"), ("t0", "<u4"), ("cr", "u1"), ("s", "<i2", (n, 6))]
+        )
+        frames = np.frombuffer(b"".join(notifications), dtype=dtype)
+        if not (
+            bool(np.all(frames["v"] == FORMAT_VERSION)) and bool(np.all(frames["cr"] == count_rate))
+        ):
+            return None
+        n_bytes = length * frames.shape[0]
+        self.bytes_received += n_bytes
+        self.bytes_accepted += n_bytes
+        seq_u = self._seq.unwrap(frames["seq"])
+        t0_u = self._time.unwrap(frames["t0"])
+        self._check_gaps(seq_u, t0_u)
+        scaled = frames["s"].reshape(-1, 6) * _SCALE
+        t_s = (t0_u[:, None] * TIME_TICK_S + _OFFSETS_S[count_rate >> 5][None, :n]).ravel()
+        out = DecodedSamples(
+            acc_m_s2=scaled[:, :3],
+            gyr_rad_s=scaled[:, 3:],
+            host_time_ns=np.repeat(np.asarray(host_times_ns, dtype=np.int64), n),
+            sensor_time_s=t_s,
+            seq=np.repeat(seq_u, n),
+        )
+        self.records_decoded += len(out)
+        return out
 
     def _accept_stream(self, buf: bytes, host_time_ns: int) -> DecodedSamples:
         frames, rest, skipped = _split_frames(buf)
@@ -218,20 +300,23 @@ class OpenProfileDecoder(ProtocolDecoder):
         if not bool(np.any(lost)):
             return
         for i in np.flatnonzero(lost):
-            gap = SequenceGap(
-                expected_seq=int(expected[i]) & 0xFFFF,
-                received_seq=int(seq_u[i]) & 0xFFFF,
-                notifications_lost=int(lost[i]),
-                sensor_time_s=float(t0_u[i]) * TIME_TICK_S,
-            )
-            self.gap_count += 1
-            self.notifications_lost += max(0, gap.notifications_lost)
-            self.gaps.append(gap)
-            self.last_error = (
-                f"open profile: sequence gap, expected {gap.expected_seq} got "
-                f"{gap.received_seq} ({gap.notifications_lost} notifications lost)"
-            )
+            self._record_gap(int(expected[i]), int(seq_u[i]), int(t0_u[i]))
+
+    def _record_gap(self, expected_u: int, received_u: int, t0_u: int) -> None:
+        gap = SequenceGap(
+            expected_seq=expected_u & 0xFFFF,
+            received_seq=received_u & 0xFFFF,
+            notifications_lost=received_u - expected_u,
+            sensor_time_s=t0_u * TIME_TICK_S,
+        )
+        self.gap_count += 1
+        self.notifications_lost += max(0, gap.notifications_lost)
+        self.gaps.append(gap)
         del self.gaps[: -self.max_gaps_kept]
+        self.last_error = (
+            f"open profile: sequence gap, expected {gap.expected_seq} got "
+            f"{gap.received_seq} ({gap.notifications_lost} notifications lost)"
+        )
 
 
 def _split_frames(buf: bytes) -> tuple[list[tuple[int, int, int, int]], bytes, int]:

@@ -33,6 +33,8 @@ Sources
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -107,11 +109,47 @@ class WitMotionDecoder(ProtocolDecoder):
         self.replies_decoded = 0
 
     def _feed(self, data: bytes, host_time_ns: int) -> DecodedSamples:
-        buf = self._pending + data
+        if not self._pending and len(data) % RECORD_LEN == 0 and data:
+            # Fast path: the notification is whole records, all sample records.
+            rec = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD_LEN)
+            if bool(np.all(rec[:, 0] == HEADER_BYTE)) and bool(np.all(rec[:, 1] == FLAG_SAMPLE)):
+                self.bytes_accepted += len(data)
+                n = rec.shape[0]
+                return self._samples(rec, np.full(n, host_time_ns, dtype=np.int64))
+        records, _ = self._split(self._pending + data)
+        return self._samples(records, np.full(records.shape[0], host_time_ns, dtype=np.int64))
+
+    def feed_many(
+        self, notifications: Sequence[bytes], host_times_ns: Sequence[int]
+    ) -> DecodedSamples:
+        """Decode a burst as one byte stream; each sample gets the host time of the
+        notification that completed it (same result as ``feed`` on each)."""
+        if not notifications:
+            return DecodedSamples.empty()
+        chunks = [bytes(b) for b in notifications]
+        n_in = sum(len(c) for c in chunks)
+        self.bytes_received += n_in
+        pending = len(self._pending)
+        try:
+            records, ends = self._split(self._pending + b"".join(chunks))
+            chunk_ends = pending + np.cumsum([len(c) for c in chunks])
+            which = np.searchsorted(chunk_ends, ends, side="left")
+            hosts = np.asarray(host_times_ns, dtype=np.int64)[which]
+            out = self._samples(records, hosts)
+        except Exception as exc:  # the contract: arbitrary bytes never raise
+            self._pending = b""
+            self._malformed(0, f"WitMotion: internal decode error {exc!r}")
+            return DecodedSamples.empty()
+        self.records_decoded += len(out)
+        return out
+
+    def _split(self, buf: bytes) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+        """Whole records of ``buf`` (k, 20) and the end offset of each; keeps the tail."""
         self._pending = b""
         arr = np.frombuffer(buf, dtype=np.uint8)
         n = arr.size
         runs: list[npt.NDArray[np.uint8]] = []
+        run_ends: list[npt.NDArray[np.int64]] = []
         pos = 0
         while pos < n:
             start = _find_header(arr, pos)
@@ -130,21 +168,29 @@ class WitMotionDecoder(ProtocolDecoder):
             )
             k = k_max if bool(ok.all()) else int(np.argmin(ok))
             runs.append(rec[:k])
+            run_ends.append(start + RECORD_LEN * np.arange(1, k + 1, dtype=np.int64))
             pos = start + RECORD_LEN * k
         if not runs:
-            return DecodedSamples.empty()
+            return np.zeros((0, RECORD_LEN), dtype=np.uint8), np.zeros(0, dtype=np.int64)
         records = runs[0] if len(runs) == 1 else np.concatenate(runs)
         self.bytes_accepted += records.size
+        return records, np.concatenate(run_ends)
+
+    def _samples(
+        self, records: npt.NDArray[np.uint8], host_time_ns: npt.NDArray[np.int64]
+    ) -> DecodedSamples:
+        if records.shape[0] == 0:
+            return DecodedSamples.empty()
         is_sample = records[:, 1] == FLAG_SAMPLE
         if not bool(is_sample.all()):
             self._read_replies(records[~is_sample])
             records = records[is_sample]
+            host_time_ns = host_time_ns[is_sample]
         values = np.ascontiguousarray(records[:, 2:]).view(_VALUES_DTYPE).astype(np.float64)
-        n_samples = values.shape[0]
         return DecodedSamples(
             acc_m_s2=values[:, 0:3] * ACC_M_S2_PER_LSB,
             gyr_rad_s=values[:, 3:6] * GYR_RAD_S_PER_LSB,
-            host_time_ns=np.full(n_samples, host_time_ns, dtype=np.int64),
+            host_time_ns=host_time_ns,
             extra={"euler_deg": values[:, 6:9] * ANGLE_DEG_PER_LSB},
         )
 
