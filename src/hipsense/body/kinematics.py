@@ -7,6 +7,10 @@ stands still in the calibration pose (every sensor at rest, pelvis and thighs wi
 pelvis's, as at calibration. A correction larger than ``realign_max_correction_deg`` is taken for
 a deliberately rotated stance and ignored. This assumes the feet point forward when standing at
 rest; a toes-out stance held still is read as zero hip rotation.
+
+At the same moments pelvic rotation is re-zeroed: it is reported relative to the direction
+the subject faced at the last standing rest (at first, the calibration pose), so turning
+around between exercises does not read as 180 deg of pelvic rotation.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ from hipsense.types import (
     hip_columns,
     thigh_inclination_column,
 )
+
+GRAVITY_M_S2 = 9.81
+REST_MAX_GYR_RAD_S = np.deg2rad(4.0)
+REST_MAX_ACC_DEVIATION_M_S2 = 0.3
 
 
 class HipKinematics:
@@ -120,7 +128,9 @@ class HipKinematics:
         lim = np.degrees(self.realign_max_pose_rad)
         standing = np.ones(len(block), dtype=bool)
         for role in self.roles:
-            standing &= block.rest[role]
+            gyr_n = np.linalg.norm(block.gyr_rad_s[role], axis=1)
+            acc_dev = np.abs(np.linalg.norm(block.acc_m_s2[role], axis=1) - GRAVITY_M_S2)
+            standing &= (gyr_n < REST_MAX_GYR_RAD_S) & (acc_dev < REST_MAX_ACC_DEVIATION_M_S2)
         standing &= np.abs(columns["pelvic_tilt_deg"]) < lim
         standing &= np.abs(columns["pelvic_obliquity_deg"]) < lim
         for role in thighs:
@@ -143,16 +153,21 @@ class HipKinematics:
             changes: dict[str, float] = {}
             for role in thighs:
                 delta = float(np.angle(np.exp(1j * (pelvis_heading - heading_rad(seg[role][k])))))
-                if abs(delta) > self.realign_max_correction_rad:
-                    continue
-                self._heading_q[role] = qmul(rot_z(np.asarray(delta)), self._heading_q[role])
-                changes[role] = float(np.degrees(delta))
-            if not changes:
-                continue
-            self.realignments_.append((float(block.time_s[k]), changes))
-            rest = slice(k + 1, None)
-            for role in changes:
-                seg[role] = np.concatenate(
-                    (seg[role][: k + 1], self._segments(block, [role], rest)[role])
+                if abs(delta) <= self.realign_max_correction_rad:
+                    changes[role] = delta
+            # Pelvic rotation restarts from zero in the direction the subject now faces.
+            for role in self.roles:
+                turn = -pelvis_heading + changes.get(role, 0.0)
+                self._heading_q[role] = qmul(rot_z(np.asarray(turn)), self._heading_q[role])
+            self.realignments_.append(
+                (
+                    float(block.time_s[k]),
+                    {"pelvis": float(np.degrees(-pelvis_heading))}
+                    | {r: float(np.degrees(d)) for r, d in changes.items()},
                 )
+            )
+            rest = slice(k + 1, None)
+            later = self._segments(block, self.roles, rest)
+            for role in self.roles:
+                seg[role] = np.concatenate((seg[role][: k + 1], later[role]))
             self._fill(columns, seg, thighs, rest, len(block))
