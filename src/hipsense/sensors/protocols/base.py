@@ -296,6 +296,8 @@ class DatagramDecoder(ProtocolDecoder):
     BLE never splits a notification, but byte-stream transports (UART bridges, recordings) can.
     A notification whose length is not a valid record length is kept and joined with the next
     one; a notification that is valid on its own while a fragment is pending drops the fragment.
+    When a format allows several lengths (payload with or without padding), the length of the
+    first record decoded is kept for the rest of the stream.
     """
 
     valid_lengths: tuple[int, ...] = ()
@@ -330,6 +332,8 @@ class DatagramDecoder(ProtocolDecoder):
         return DecodedSamples.empty()
 
     def _accept(self, record: bytes, host_time_ns: int) -> DecodedSamples:
+        if len(self.valid_lengths) > 1:
+            self.valid_lengths = (len(record),)
         discarded_before = self.bytes_discarded
         out = self._decode_records([record], np.array([host_time_ns], dtype=np.int64))
         self.bytes_accepted += len(record) - (self.bytes_discarded - discarded_before)
@@ -347,6 +351,7 @@ class DatagramDecoder(ProtocolDecoder):
             and len(notifications) > 1
         ):
             n_bytes = sum(len(n) for n in notifications)
+            self.valid_lengths = (len(notifications[0]),)
             self.bytes_received += n_bytes
             discarded_before = self.bytes_discarded
             try:

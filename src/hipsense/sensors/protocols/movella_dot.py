@@ -163,6 +163,7 @@ class MovellaDotDecoder(DatagramDecoder):
     def reset(self) -> None:
         """Forget buffered bytes and the timestamp unwrapping state."""
         super().reset()
+        self.valid_lengths = tuple(sorted({self.mode.size, self.mode.char_len}))
         self._time = TimestampUnwrapper(32)
 
     def _decode_records(self, records: list[bytes], host_time_ns: IntArray) -> DecodedSamples:
