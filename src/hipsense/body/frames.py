@@ -30,17 +30,25 @@ HIP_SIGNS: dict[str, tuple[float, float]] = {"left": (1.0, -1.0), "right": (-1.0
 
 def qmul(p: FloatArray, q: FloatArray) -> FloatArray:
     """Hamilton product ``p * q`` (broadcasting over leading axes)."""
-    pw, px, py, pz = np.moveaxis(np.asarray(p, dtype=float), -1, 0)
-    qw, qx, qy, qz = np.moveaxis(np.asarray(q, dtype=float), -1, 0)
-    return np.stack(
-        (
-            pw * qw - px * qx - py * qy - pz * qz,
-            pw * qx + px * qw + py * qz - pz * qy,
-            pw * qy - px * qz + py * qw + pz * qx,
-            pw * qz + px * qy - py * qx + pz * qw,
-        ),
-        axis=-1,
-    )
+    p = np.asarray(p, dtype=float)
+    q = np.asarray(q, dtype=float)
+    pw, px, py, pz = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+    qw, qx, qy, qz = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    out = np.empty(np.broadcast_shapes(p.shape, q.shape))
+    out[..., 0] = pw * qw - px * qx - py * qy - pz * qz
+    out[..., 1] = pw * qx + px * qw + py * qz - pz * qy
+    out[..., 2] = pw * qy - px * qz + py * qw + pz * qx
+    out[..., 3] = pw * qz + px * qy - py * qx + pz * qw
+    return out
+
+
+def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Cross product over the last axis (faster than ``np.cross`` on small arrays)."""
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    out[..., 0] = a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]
+    out[..., 1] = a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2]
+    out[..., 2] = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    return out
 
 
 def qconj(q: FloatArray) -> FloatArray:
@@ -61,13 +69,14 @@ def qrotate(q: FloatArray, v: FloatArray) -> FloatArray:
     v = np.asarray(v, dtype=float)
     u = q[..., 1:]
     w = q[..., :1]
-    t = 2.0 * np.cross(u, v)
-    return v + w * t + np.cross(u, t)
+    t = 2.0 * _cross(u, v)
+    return v + w * t + _cross(u, t)
 
 
 def quat_to_matrix(q: FloatArray) -> FloatArray:
     """Rotation matrices (..., 3, 3) of unit quaternions (columns: child axes in parent)."""
-    w, x, y, z = np.moveaxis(np.asarray(q, dtype=float), -1, 0)
+    q = np.asarray(q, dtype=float)
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
     xx, yy, zz = x * x, y * y, z * z
     xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
     m = np.stack(
