@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from hipsense.types import FloatArray
 
@@ -89,7 +90,7 @@ class SensorClock:
 
     def map(
         self,
-        host_time_ns: FloatArray,
+        host_time_ns: npt.NDArray[np.int64] | FloatArray,
         sensor_time_s: FloatArray | None = None,
         seq_gap_samples: int = 0,
     ) -> tuple[FloatArray, list[ClockGap]]:
