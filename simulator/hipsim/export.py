@@ -31,7 +31,7 @@ def write_samples_csv(session: SimSession, path: str | Path) -> None:
     for b in blocks:
         cols = [b.acc_m_s2, b.gyr_rad_s]
         if with_mag:
-            cols.append(b.mag_uT)  # type: ignore[arg-type]
+            cols.append(b.mag_uT)
         parts.append(np.hstack(cols))
     values = np.vstack(parts) if parts else np.zeros((0, 9 if with_mag else 6))
     order = np.lexsort((roles.astype(str), times))

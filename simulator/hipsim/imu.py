@@ -3,8 +3,8 @@
 For output sample ``k`` at true instant ``t_k`` the ideal gyroscope reports the mean angular
 rate over ``(t_{k-1}, t_k]``: the rotation vector of ``q(t_{k-1})^-1 q(t_k)`` divided by the
 interval, in sensor coordinates, so ``q_k = q_{k-1} * exp(gyr_k * dt)`` integrates exactly.
-The ideal accelerometer reports the specific force averaged over the same interval (midpoint
-rule on an oversampled grid of at least 500 Hz): ``R^T (a + (0, 0, 9.81))``.
+The ideal accelerometer reports the specific force averaged over the same interval (Simpson's
+rule on an oversampled grid of at least 400 Hz): ``R^T (a + (0, 0, 9.81))``.
 """
 
 from __future__ import annotations
@@ -123,8 +123,13 @@ def draw_errors(errors: ImuErrors, rng: np.random.Generator, rate_hz: float) -> 
 
 
 def oversampling_factor(rate_hz: float) -> int:
-    """Sub-samples per output interval for the accelerometer average (>= 500 Hz, >= 4)."""
-    return max(4, int(np.ceil(500.0 / rate_hz)))
+    """Simpson sub-intervals per output interval for the accelerometer average.
+
+    Even, at least 4 and at least 400 Hz: Simpson's rule then integrates the smooth specific
+    force to far below sensor noise (error ~ h^4).
+    """
+    m = max(4, int(np.ceil(400.0 / rate_hz)))
+    return m + (m % 2)
 
 
 def ideal_signals(
@@ -140,7 +145,8 @@ def ideal_signals(
     """Error-free gyro (rad/s), acc (m/s^2) and mag (uT) at true instants ``t_true_s``.
 
     ``t_before_s`` is the instant preceding the first sample (start of its interval);
-    ``oversample`` the number of accelerometer sub-samples per interval.
+    ``oversample`` the (even) number of Simpson sub-intervals per sample interval. The
+    sub-grid includes the interval ends, whose orientations give the gyro.
     Works chunk by chunk so memory stays bounded for hour-long sessions.
     """
     n = len(t_true_s)
@@ -148,24 +154,29 @@ def ideal_signals(
     acc = np.empty((n, 3))
     mag = np.empty((n, 3)) if with_mag else None
     m = oversample
-    frac = (np.arange(m) + 0.5) / m
+    frac = np.arange(m) / m
+    simpson = np.ones(m + 1)
+    simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
+    simpson /= 3.0 * m
     gravity = np.array([0.0, 0.0, GRAVITY_M_S2])
     for lo in range(0, n, CHUNK_SAMPLES):
         hi = min(n, lo + CHUNK_SAMPLES)
         edges = np.concatenate(([t_true_s[lo - 1] if lo > 0 else t_before_s], t_true_s[lo:hi]))
-        ends = sensor_motion(script, body, role, edges)
         dt = np.diff(edges)
-        delta = qmul(qconj(ends.quat[:-1]), ends.quat[1:])
-        gyr[lo:hi] = quat_to_rotvec(delta) / dt[:, None]
-        sub_t = (edges[:-1, None] + frac[None, :] * dt[:, None]).ravel()
+        sub_t = np.append((edges[:-1, None] + frac[None, :] * dt[:, None]).ravel(), edges[-1])
         sub = sensor_motion(script, body, role, sub_t)
+        q_ends = sub.quat[::m]
+        delta = qmul(qconj(q_ends[:-1]), q_ends[1:])
+        gyr[lo:hi] = quat_to_rotvec(delta) / dt[:, None]
         force = qrotate(qconj(sub.quat), sub.acc_m_s2 + gravity)
-        acc[lo:hi] = force.reshape(hi - lo, m, 3).mean(axis=1)
+        # Interval k uses sub-samples k*m .. (k+1)*m (ends shared with the neighbours).
+        windows = np.lib.stride_tricks.sliding_window_view(force, m + 1, axis=0)[::m]
+        acc[lo:hi] = windows @ simpson
         if mag is not None:
-            field = EARTH_FIELD_UT + script.magnetic_disturbance.evaluate(edges[1:]).value[
-                :, None
-            ] * (np.zeros(3) if disturbance_uT is None else disturbance_uT)
-            mag[lo:hi] = qrotate(qconj(ends.quat[1:]), field)
+            disturbance = np.zeros(3) if disturbance_uT is None else disturbance_uT
+            envelope = script.magnetic_disturbance.evaluate(edges[1:]).value
+            field = EARTH_FIELD_UT + envelope[:, None] * disturbance
+            mag[lo:hi] = qrotate(qconj(q_ends[1:]), field)
     return gyr, acc, mag
 
 
@@ -211,4 +222,4 @@ def sample_sensor(
     acc = np.clip(acc, -errors.acc_saturation_m_s2, errors.acc_saturation_m_s2)
     if mag is not None:
         mag = mag + draw.mag_offset_uT + rng.normal(size=(n, 3)) * errors.mag_noise_uT
-    return SampleBlock(role, t_nominal, acc, gyr, mag), draw  # type: ignore[arg-type]
+    return SampleBlock(role, t_nominal, acc, gyr, mag), draw

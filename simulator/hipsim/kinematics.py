@@ -44,7 +44,7 @@ STANDING_HIP_HEIGHT_M = 0.92
 Factor = tuple[int, FloatArray]  # (argument index, unit axis in the child frame)
 
 
-def _probe_factors(fn: Callable[[float, float, float], FloatArray]) -> tuple[Factor, ...]:
+def _probe_factors(fn: Callable[..., FloatArray]) -> tuple[Factor, ...]:
     """Elementary rotations ``fn(a0, a1, a2) = prod_k exp(axis_k * a_{i_k})`` in product order.
 
     Raises
@@ -309,7 +309,7 @@ def sensor_motion(
     t_s = np.asarray(t_s, dtype=float)
     n = len(t_s)
     side = role.removeprefix("thigh_") if role != "pelvis" else None
-    channels = (*POSITION_CHANNELS, "heading", *PELVIS_CHANNELS)
+    channels: tuple[str, ...] = (*POSITION_CHANNELS, "heading", *PELVIS_CHANNELS)
     if side is not None:
         channels = (*channels, *HIP_CHANNELS[side])
     jets = script.evaluate(t_s, channels)

@@ -249,7 +249,6 @@ def thomas_test(b: ScriptBuilder, rng: np.random.Generator) -> None:
 
 def hip_lift(b: ScriptBuilder, rng: np.random.Generator) -> None:
     """Supine bridge: hips 90-100 deg -> ~0 deg with posterior tilt, 4 reps (~45 s)."""
-    both = {"left": 0.0, "right": 0.0}
     b.move_body(
         3.0,
         forward_m=-0.25,
@@ -264,7 +263,8 @@ def hip_lift(b: ScriptBuilder, rng: np.random.Generator) -> None:
         2.5,
         forward_m=-0.05,
         pelvic_tilt_deg=lie_tilt,
-        **{f"hip_flexion_{s}_deg": flexion + v for s, v in both.items()},
+        **_hip("left", flexion=flexion),
+        **_hip("right", flexion=flexion),
     )
     for _ in range(4):
         top = rng.uniform(2.0, 8.0)
@@ -364,13 +364,20 @@ def reverse_walking(b: ScriptBuilder, rng: np.random.Generator) -> None:
     for turn in (180.0, -180.0):
         _walk_backwards(b, rng, 14.0)
         rest_standing(b, 2.0)
-        with b.marker("turn"):
-            b.move(2.0, heading_deg=np.rad2deg(b.value("heading")) + turn)
-        rest_standing(b, 2.5)
+        _turn(b, turn)
+
+
+def _turn(b: ScriptBuilder, turn_deg: float, duration_s: float = 2.0) -> None:
+    """Whole-body turn on the spot (heading only), then a standing rest to re-align."""
+    with b.marker("turn"):
+        b.move(duration_s, heading_deg=np.rad2deg(b.value("heading")) + turn_deg)
+    rest_standing(b, 2.5)
 
 
 def sit_to_stand(b: ScriptBuilder, rng: np.random.Generator) -> None:
-    """Sit down (hips 90-95 deg, posterior tilt), sit 10 s, stand up; 3 reps (~54 s)."""
+    """Turn to the chair, then 3x: sit down (hips 90-95 deg, posterior tilt), sit 10 s,
+    stand up; turn back (~62 s, the chair disturbs the field)."""
+    _turn(b, rng.choice([-1.0, 1.0]) * 180.0)
     for _ in range(3):
         start = b.t
         flexion = rng.uniform(90.0, 95.0)
@@ -405,6 +412,7 @@ def sit_to_stand(b: ScriptBuilder, rng: np.random.Generator) -> None:
         b.move_body(1.2, forward_m=0.06, up_m=0.30, **_neutral_targets(b))
         b.disturb_magnetically(start, b.t, 0.8)
         rest_standing(b, 3.0)
+    _turn(b, -180.0 if b.value("heading") > 0 else 180.0)
 
 
 BLOCKS: dict[str, Block] = {

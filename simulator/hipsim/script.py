@@ -138,6 +138,14 @@ class KeyframeTrack:
 
 
 @dataclass
+class TermCache:
+    """Evaluations shared by the terms of one time slice (envelopes, base waves)."""
+
+    envelopes: dict[int, Jet] = field(default_factory=dict)
+    waves: dict[tuple[float, float], tuple[FloatArray, FloatArray]] = field(default_factory=dict)
+
+
+@dataclass
 class OscillationTerm:
     """``amplitude * envelope(t) * sin(2 pi freq (t - start) + phase)`` added to a channel.
 
@@ -153,22 +161,22 @@ class OscillationTerm:
     start_s: float
     end_s: float
 
-    def contributions(self, t_s: FloatArray, cache: dict[object, object]) -> dict[str, Jet]:
+    def contributions(self, t_s: FloatArray, cache: TermCache) -> dict[str, Jet]:
         """The term's value (channel unit) and derivatives at ``t_s`` within its support.
 
         ``cache`` holds envelope evaluations shared by terms of the same window.
         """
         omega = 2.0 * np.pi * self.freq_hz
-        env = cache.get(id(self.envelope))
-        if not isinstance(env, Jet):
-            env = cache[id(self.envelope)] = self.envelope.evaluate(t_s)
+        env = cache.envelopes.get(id(self.envelope))
+        if env is None:
+            env = cache.envelopes[id(self.envelope)] = self.envelope.evaluate(t_s)
         if omega == 0.0:
             return {self.channel: env * (self.amplitude * np.sin(self.phase_rad))}
         key = (self.freq_hz, self.start_s)
-        base = cache.get(key)  # sin and cos of omega (t - start), shared by equal frequencies
+        base = cache.waves.get(key)  # sin, cos of omega (t - start), shared by equal frequencies
         if base is None:
             arg = omega * (t_s - self.start_s)
-            base = cache[key] = (np.sin(arg), np.cos(arg))
+            base = cache.waves[key] = (np.sin(arg), np.cos(arg))
         s0, c0 = base
         cos_p, sin_p = np.cos(self.phase_rad), np.sin(self.phase_rad)
         sine = s0 * cos_p + c0 * sin_p
@@ -198,7 +206,7 @@ class CircleTerm:
     # max of (1 - cos x)(1 + 0.6 sin x) / 2 over x, so the peaks equal the amplitudes.
     _NORM = 1.2242487
 
-    def contributions(self, t_s: FloatArray, cache: dict[object, object]) -> dict[str, Jet]:
+    def contributions(self, t_s: FloatArray, cache: TermCache) -> dict[str, Jet]:
         """Flexion, abduction and rotation increments (rad) at ``t_s`` within the support."""
         theta = self.theta.evaluate(t_s)
         s, c = jet_sin(theta), jet_cos(theta)
@@ -235,7 +243,7 @@ class MotionScript:
         if len(t_s) == 0:
             return out
         lo_t, hi_t = t_s[0], t_s[-1]
-        caches: dict[tuple[int, int], dict[object, object]] = {}
+        caches: dict[tuple[int, int], TermCache] = {}
         for term in self.terms:
             if term.end_s < lo_t or term.start_s > hi_t:
                 continue
@@ -244,7 +252,7 @@ class MotionScript:
             if hi == lo:
                 continue
             key = (lo, hi)
-            cache = caches.setdefault(key, {})
+            cache = caches.setdefault(key, TermCache())
             for name, jet in term.contributions(t_s[lo:hi], cache).items():
                 if name in out:
                     out[name].add_at(lo, jet)

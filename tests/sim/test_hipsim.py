@@ -116,7 +116,9 @@ def test_chain_acceleration_matches_second_difference_of_position() -> None:
 def test_error_free_acc_is_the_interval_mean_of_specific_force() -> None:
     session = exact("sit_to_stand")
     block = session.samples["thigh_left"]
-    k = np.arange(3000, 3020)  # the subject is moving
+    sitting = next(m for m in session.markers if m.label == "sitting")
+    first = int(np.searchsorted(block.time_s, sitting.start_s - 1.0))
+    k = np.arange(first, first + 20)  # the subject is sitting down
     t0, t1 = block.time_s[k - 1], block.time_s[k]
     sub = (np.arange(200) + 0.5) / 200
     t_fine = (t0[:, None] + sub[None, :] * (t1 - t0)[:, None]).ravel()
@@ -255,6 +257,14 @@ def test_exercise_ranges_are_realistic() -> None:
     assert peak("hip_lift", "hip_flexion_left_deg", "hip_lift", np.min) < 10
     assert 85 < peak("sit_to_stand", "hip_flexion_right_deg", "sitting") < 96
     assert peak("reverse_walking", "hip_flexion_left_deg", "reverse_walking") > 20
+    # Whole-body turns change the world heading, not the pelvic rotation.
+    turning = exact("sit_to_stand")
+    turns = [m for m in turning.markers if m.label == "turn"]
+    assert len(turns) == 2
+    t = np.linspace(0, turning.duration_s, 2000)
+    assert np.abs(turning.truth_at(t)["pelvic_rotation_deg"]).max() < 1e-9
+    yaw = turning.sensor_quat_at("pelvis", np.array([turns[0].start_s, turns[0].end_s]))
+    assert np.rad2deg(angle_between(yaw[0], yaw[1])) == pytest.approx(180.0, abs=1e-6)
 
 
 def test_duration_fills_long_sessions_and_truncates_short_ones() -> None:
