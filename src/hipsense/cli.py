@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--filter", choices=sorted(FILTERS), default="vqf", help="orientation filter")
     p.set_defaults(func=_cmd_process)
+    from hipsense.api.serve import register as register_serve
+
+    register_serve(sub)
     return parser
 
 

@@ -1,0 +1,112 @@
+"""The FastAPI application of ``hipsense serve``: API, WebSocket and the static dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from hipsense import __version__
+from hipsense.api import file_routes, live_routes
+from hipsense.api.errors import install_error_handlers
+from hipsense.api.security import LOOPBACK_HOSTS, TOKEN_COOKIE, GuardMiddleware, is_loopback
+from hipsense.api.service import Service, ServiceSettings
+from hipsense.api.sessions import SessionStore
+from hipsense.errors import ConfigurationError
+from hipsense.live import Analyzer, LiveSession
+from hipsense.sources import LiveSource
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def check_exposure(settings: ServiceSettings) -> None:
+    """Refuse to serve beyond this machine without a token."""
+    if not is_loopback(settings.host) and not settings.token:
+        raise ConfigurationError(
+            f"binding to {settings.host} exposes hipsense to the network: give --token SECRET "
+            "(clients then send it), or keep the default --host 127.0.0.1"
+        )
+
+
+def create_app(
+    settings: ServiceSettings,
+    source_factory: Callable[[], LiveSource],
+    auto_calibrate: bool = False,
+    analyzers: Iterable[Analyzer] = (),
+) -> FastAPI:
+    """Build the app; the source is created and started when the app starts.
+
+    Parameters
+    ----------
+    settings : host, token, data directory, limits.
+    source_factory : makes the live source (called once at startup).
+    auto_calibrate : start the guided calibration with the first samples (simulated demo).
+    analyzers : exercise analyzers fed with the calibrated angles.
+
+    Examples
+    --------
+    >>> source = SimulatedSource(simulate_demo())  # doctest: +SKIP
+    >>> app = create_app(ServiceSettings(), lambda: source)  # doctest: +SKIP
+    """
+    check_exposure(settings)
+    analyzer_list = list(analyzers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        live = LiveSession(
+            source_factory(),
+            client_queue=settings.client_queue,
+            auto_calibrate=auto_calibrate,
+            analyzers=analyzer_list,
+        )
+        service = Service(settings, live, SessionStore(settings.data_dir))
+        app.state.service = service
+        await live.start()
+        try:
+            yield
+        finally:
+            if service.recording_feed is not None and service.store.active is not None:
+                await live.remove_recorder(service.recording_feed)
+                service.store.active.finish()
+            await live.stop()
+
+    app = FastAPI(
+        title="hipsense local service",
+        version=__version__,
+        description="Live hip and pelvis angles, guided calibration, sessions and exercise "
+        'protocols. Errors are JSON objects `{"error": "..."}`. Live frames and events '
+        "stream over the WebSocket `/ws/live`.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(live_routes.router)
+    app.include_router(live_routes.ws_router)
+    app.include_router(file_routes.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index(request: Request) -> Response:
+        response = FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+        if settings.token:
+            # The page's scripts and WebSocket then authenticate with the cookie.
+            response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="strict")
+        return response
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg")
+
+    allowed_hosts = None
+    if is_loopback(settings.host) and not settings.token:
+        allowed_hosts = {h.strip("[]") for h in LOOPBACK_HOSTS} | {"testserver"}
+    app.add_middleware(
+        GuardMiddleware,
+        token=settings.token,
+        allowed_hosts=allowed_hosts,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return app

@@ -1,0 +1,186 @@
+"""Request and response models of the HTTP API (they make the OpenAPI schema at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Side = Literal["left", "right"]
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a message a person can act on."""
+
+    error: str
+
+
+class Health(BaseModel):
+    """Service status."""
+
+    status: Literal["ok", "degraded"]
+    version: str
+    source: str
+    running: bool
+    source_error: str | None
+    calibrated: bool
+    time_s: float
+    clients: int
+    recording: str | None
+    uptime_s: float
+
+
+class Device(BaseModel):
+    """One sensor as the service sees it."""
+
+    role: str
+    protocol: str
+    address: str
+    connected: bool
+    battery_pct: float | None
+    signal_dbm: float | None
+    data_rate_hz: float
+    nominal_rate_hz: float
+    samples: int
+    gaps: int
+    last_time_s: float | None
+
+
+class AssignRole(BaseModel):
+    """Give a connected sensor a body role."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["pelvis", "thigh_left", "thigh_right"]
+
+
+class CalibrationStatus(BaseModel):
+    """Progress of the guided calibration."""
+
+    step: Literal["idle", "static", "knee_lifts", "hinges", "calibrating", "done", "failed"]
+    message: str
+    still: bool
+    still_s: float
+    static_required_s: float
+    knee_lifts: dict[str, int]
+    knee_lifts_wanted: int
+    hinges: int
+    hinges_wanted: int
+    segment_angle_deg: dict[str, float]
+    quality_score: float | None
+    warnings: list[str]
+    error: str | None
+    calibrated: bool
+
+
+class MarkerIn(BaseModel):
+    """A marker to add; times default to the current session time."""
+
+    model_config = ConfigDict(extra="forbid")
+    exercise: str = Field("note", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    side: Side | None = None
+    text: str = Field("", max_length=500)
+    start_s: float | None = Field(None, ge=0, le=1e7)
+    end_s: float | None = Field(None, ge=0, le=1e7)
+
+
+class MarkerOut(BaseModel):
+    """A marker on the session timeline (seconds)."""
+
+    start_s: float
+    end_s: float | None
+    exercise: str
+    side: str | None
+    text: str
+
+
+class SessionStart(BaseModel):
+    """Start recording the live stream into a named session."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="default: date and time")
+    note: str = Field("", max_length=2000)
+
+
+class SessionSummary(BaseModel):
+    """A recorded session."""
+
+    name: str
+    started_at: str
+    note: str
+    recording: bool
+    duration_s: float
+    frames: int
+    markers: int
+    source: str
+    report_url: str
+    files: list[str]
+
+
+class SessionDetail(SessionSummary):
+    """A recorded session with markers, calibration and protocols."""
+
+    marker_list: list[MarkerOut]
+    calibration: dict[str, Any] | None
+    protocols: list[dict[str, Any]]
+
+
+class ProtocolStart(BaseModel):
+    """An exercise protocol or ROM test to run now.
+
+    ``kind``: ``pails`` / ``rails`` (progressive/regressive angular isometric loading holds),
+    ``rom`` (range-of-motion test). ``target_deg`` is the hip angle to hold (extension shown
+    positive); ``band_deg`` the half-width of the accepted band.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["pails", "rails", "rom"]
+    side: Side
+    movement: Literal["extension", "flexion"] = "extension"
+    hold_s: float = Field(10.0, gt=0, le=600)
+    reps: int = Field(3, ge=1, le=50)
+    rest_s: float = Field(10.0, ge=0, le=600)
+    target_deg: float = Field(15.0, ge=-60, le=150)
+    band_deg: float = Field(5.0, gt=0, le=45)
+    intensity_pct: float = Field(50.0, ge=0, le=100)
+
+
+class ProtocolOut(ProtocolStart):
+    """A stored protocol request."""
+
+    id: int
+    start_s: float
+    end_s: float | None
+    status: Literal["running", "stopped"]
+
+
+class Results(BaseModel):
+    """What the analyzers produced (empty lists until the analytics exist)."""
+
+    analyzers: list[str]
+    rom: list[dict[str, Any]]
+    holds: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+
+class RecordingInfo(BaseModel):
+    """A recording file in the data directory."""
+
+    name: str
+    size_bytes: int
+    modified: str
+    download_url: str
+
+
+class ReplaySeek(BaseModel):
+    """Jump the replay to a session time."""
+
+    model_config = ConfigDict(extra="forbid")
+    time_s: float = Field(ge=0, le=1e7)
+
+
+class Ack(BaseModel):
+    """A command was accepted."""
+
+    ok: bool = True
+    message: str = ""

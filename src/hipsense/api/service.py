@@ -1,0 +1,57 @@
+"""What the routes share: settings, the live session, the session store, protocol requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request, WebSocket
+
+from hipsense.api.sessions import SessionStore
+from hipsense.live import LiveSession, RecorderFeed
+
+
+@dataclass
+class ServiceSettings:
+    """Options of ``hipsense serve``.
+
+    Attributes
+    ----------
+    host, port : where the service listens (printed in the dashboard URL).
+    token : required on every request when set (mandatory off loopback).
+    data_dir : sessions and recordings live here.
+    max_body_bytes : larger request bodies get 413.
+    client_queue : messages queued per WebSocket client before its oldest are dropped.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path("hipsense-data"))
+    max_body_bytes: int = 1_000_000
+    client_queue: int = 100
+    exercise: str = "active_extension"
+
+
+@dataclass
+class Service:
+    """Shared state of one running service."""
+
+    settings: ServiceSettings
+    live: LiveSession
+    store: SessionStore
+    protocols: list[dict[str, Any]] = field(default_factory=list)
+    recording_feed: RecorderFeed | None = None
+
+
+async def get_service(request: Request) -> Service:
+    """The service of the app handling ``request``."""
+    service: Service = request.app.state.service
+    return service
+
+
+def get_ws_service(websocket: WebSocket) -> Service:
+    """The service of the app handling ``websocket``."""
+    service: Service = websocket.app.state.service
+    return service

@@ -1,0 +1,892 @@
+"""The live session: source -> pipeline -> fan-out to clients and recorders.
+
+::
+
+    source.stream() ─► LiveSession.ingest ─► HipPipeline ─► analyzers ─┬─► Subscription (client)
+                        │  device status      │ guided calibration     └─► RecorderFeed (recorder)
+                        └─ sensor events, markers ────────────────────────► (same fan-out)
+
+Nothing here knows about HTTP: the API wraps a :class:`LiveSession`. Clients receive JSON text
+messages (encoded once, shared by every client) through a bounded :class:`Subscription`; a
+slow client loses its own oldest messages and never slows the pipeline, the other clients or
+the recorders. Recorders get the items themselves through their own, much larger, queue and
+write them from a worker thread.
+
+Message types sent to clients (all JSON objects with a ``type``):
+
+``frames``   angle frames decimated to ``client_rate_hz``: ``t`` (session s), ``c`` (column ->
+             values, degrees, including thigh inclination), ``seq``, ``rx_ns`` (host time the
+             completing samples arrived, ns since the epoch).
+``calibration``  the guided calibration's status (see :meth:`GuidedCalibration.status`).
+``sensor``   a sensor event (connected, disconnected, battery, gap, ...).
+``marker``   a marker added by the source, the user or an exercise protocol.
+``analysis`` an event produced by an analyzer (hold state, ROM result, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from scipy.signal import lfilter
+
+from hipsense.body.calibration import Calibration
+from hipsense.errors import CalibrationError, HipsenseError
+from hipsense.pipeline import HipPipeline
+from hipsense.sources import LiveSource, SourceItem
+from hipsense.types import (
+    SIDES,
+    AngleBlock,
+    Marker,
+    RawNotification,
+    SampleBlock,
+    SensorEvent,
+)
+
+log = logging.getLogger(__name__)
+
+GRAVITY_M_S2 = 9.81
+STILL_MAX_GYR_RAD_S = np.deg2rad(6.0)
+STILL_MAX_ACC_DEVIATION_M_S2 = 0.4
+MOVE_ENTER_DEG = 25.0
+MOVE_LEAVE_DEG = 10.0
+LIFTS_WANTED = 3
+HINGES_WANTED = 2
+
+
+class Analyzer(Protocol):
+    """An exercise analyzer fed with every calibrated angle block.
+
+    ``process`` returns JSON-ready event dicts (e.g. ``{"kind": "hold", "state": "in_band"}``);
+    each is sent to clients as an ``analysis`` message and kept in :attr:`LiveSession.results`.
+    """
+
+    def process(self, angles: AngleBlock) -> list[dict[str, Any]]:
+        """Events caused by ``angles`` (empty list when nothing happened)."""
+        ...
+
+
+class Recorder(Protocol):
+    """A consumer of every item, written from a worker thread (never on the event loop)."""
+
+    def write_batch(self, batch: list[tuple[str, Any]]) -> None:
+        """Write items ``(kind, obj)``; kind is samples, raw, angles, event, marker."""
+        ...
+
+
+class SubscriptionClosedError(Exception):
+    """The client's subscription was closed (the session stopped or the client left)."""
+
+
+class Subscription:
+    """A bounded queue of encoded messages for one client; full means drop the oldest.
+
+    Attributes
+    ----------
+    maxlen : capacity in messages.
+    dropped : messages this client lost because it did not keep up.
+    delivered : messages taken by the client.
+    """
+
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen = maxlen
+        self._queue: deque[str] = deque()
+        self._ready = asyncio.Event()
+        self.dropped = 0
+        self.delivered = 0
+        self.closed = False
+
+    def put(self, message: str) -> None:
+        """Queue ``message``; a full queue drops its oldest message."""
+        if len(self._queue) >= self.maxlen:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(message)
+        self._ready.set()
+
+    async def get(self) -> str:
+        """The oldest queued message, waiting for one."""
+        while not self._queue:
+            if self.closed:
+                raise SubscriptionClosedError
+            self._ready.clear()
+            await self._ready.wait()
+        self.delivered += 1
+        return self._queue.popleft()
+
+    def close(self) -> None:
+        """Wake a waiting :meth:`get` so its client can end."""
+        self.closed = True
+        self._ready.set()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+
+class RecorderFeed:
+    """The bounded queue and worker task of one recorder."""
+
+    def __init__(self, recorder: Recorder, maxlen: int) -> None:
+        self.recorder = recorder
+        self.maxlen = maxlen
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._ready = asyncio.Event()
+        self.dropped = 0
+        self.error: str | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def put(self, kind: str, obj: Any) -> None:
+        """Queue one item (drops the oldest only if the disk stalls for minutes)."""
+        if len(self._queue) >= self.maxlen:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append((kind, obj))
+        self._ready.set()
+
+    async def run(self) -> None:
+        """Write queued items in batches from a worker thread until cancelled."""
+        while True:
+            if not self._queue:
+                self._ready.clear()
+                await self._ready.wait()
+            batch = list(self._queue)
+            self._queue.clear()
+            try:
+                await asyncio.to_thread(self.recorder.write_batch, batch)
+            except OSError as exc:
+                self.error = f"recording stopped writing: {exc}"
+                log.error(self.error)
+                return
+
+    async def drain(self) -> None:
+        """Write what is still queued (on stop)."""
+        if self._queue:
+            batch = list(self._queue)
+            self._queue.clear()
+            await asyncio.to_thread(self.recorder.write_batch, batch)
+
+
+@dataclass
+class DeviceStatus:
+    """What the dashboard shows about one sensor."""
+
+    role: str
+    protocol: str = "unknown"
+    address: str = ""
+    connected: bool = False
+    battery_pct: float | None = None
+    signal_dbm: float | None = None
+    data_rate_hz: float = 0.0
+    nominal_rate_hz: float = 0.0
+    samples: int = 0
+    gaps: int = 0
+    last_time_s: float | None = None
+    _window: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=60))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready status (no private fields)."""
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+def _inclination_deg(acc: np.ndarray, ref: np.ndarray) -> float:
+    norm = float(np.linalg.norm(acc))
+    if norm < 1e-6:
+        return 0.0
+    return float(np.degrees(np.arccos(np.clip(acc @ ref / norm, -1.0, 1.0))))
+
+
+class GuidedCalibration:
+    """The calibration routine as a state machine fed with raw sample blocks.
+
+    Steps: ``idle`` -> ``static`` (stand still ``static_s`` seconds) -> ``knee_lifts`` (three
+    per instrumented leg) -> ``hinges`` (two hip hinges) -> ``calibrating`` -> ``done`` or
+    ``failed``. Progress is judged from each sensor's smoothed gravity direction relative to
+    the static pose (a movement enters above 25 deg and ends below 10 deg), the same rule the
+    pipeline's window detection uses; the calibration itself is the pipeline's.
+
+    Parameters
+    ----------
+    roles : instrumented roles (pelvis first).
+    static_s : still time asked for (s); a still period of at least 2 s followed by movement
+        is accepted too.
+    timeout_s : session seconds after which an unfinished routine fails with what is missing.
+    """
+
+    def __init__(self, roles: Sequence[str], static_s: float = 3.0, timeout_s: float = 90.0):
+        self.roles = list(roles)
+        self.thighs = [r for r in self.roles if r != "pelvis"]
+        self.static_s = static_s
+        self.timeout_s = timeout_s
+        self.step = "idle"
+        self.message = "Press start, then stand still and upright."
+        self.error: str | None = None
+        self.quality_score: float | None = None
+        self.warnings: list[str] = []
+        self.calibration: Calibration | None = None
+        self._reset_progress(None)
+
+    def _reset_progress(self, time_s: float | None) -> None:
+        self.started_s = time_s
+        self.still = False
+        self.still_s = 0.0
+        self.still_start_s: float | None = None
+        self.static_window_s: tuple[float, float] | None = None
+        self.lifts = dict.fromkeys(self.thighs, 0)
+        self.hinges = 0
+        self.hinge_end_s: float | None = None
+        self._acc_sum = {r: np.zeros(3) for r in self.roles}
+        self._acc_n = 0
+        self._ref: dict[str, np.ndarray] = {}
+        self._smooth: dict[str, np.ndarray] = {}
+        self._inside = dict.fromkeys(self.roles, False)
+        self.angle_deg = dict.fromkeys(self.roles, 0.0)
+        self.last_time_s: float | None = time_s
+
+    @property
+    def active(self) -> bool:
+        """True while the routine is being performed."""
+        return self.step in ("static", "knee_lifts", "hinges", "calibrating")
+
+    def start(self, time_s: float | None) -> None:
+        """Begin (or restart) the routine at session time ``time_s``."""
+        self._reset_progress(time_s)
+        self.step = "static"
+        self.error = None
+        self.quality_score = None
+        self.warnings = []
+        self.message = f"Stand still and upright for {self.static_s:.0f} s."
+
+    def cancel(self) -> None:
+        """Abandon the routine."""
+        if self.active:
+            self.step = "idle"
+            self.message = "Calibration cancelled."
+
+    def succeed(self, calibration: Calibration) -> None:
+        """The pipeline calibrated: record the quality."""
+        self.step = "done"
+        self.calibration = calibration
+        self.quality_score = round(calibration.quality_score, 1)
+        self.warnings = list(calibration.warnings)
+        self.message = (
+            f"Calibrated (quality {calibration.quality_score:.0f}/100)."
+            if not calibration.warnings
+            else f"Calibrated with warnings (quality {calibration.quality_score:.0f}/100)."
+        )
+
+    def fail(self, message: str) -> None:
+        """The routine failed: ``message`` says what to repeat."""
+        self.step = "failed"
+        self.error = message
+        self.message = f"Calibration failed: {message}"
+
+    @property
+    def ready(self) -> bool:
+        """All movements seen: time to calibrate."""
+        return self.step == "calibrating"
+
+    def windows(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """(static, functional) windows observed live, if complete."""
+        if self.static_window_s is None or self.hinge_end_s is None:
+            return None
+        return self.static_window_s, (self.static_window_s[1], self.hinge_end_s + 0.5)
+
+    def feed(self, blocks: Sequence[SampleBlock]) -> bool:
+        """Advance with new samples; returns True when the status changed noticeably."""
+        if self.step not in ("static", "knee_lifts", "hinges"):
+            return False
+        by_role: dict[str, SampleBlock] = {
+            b.role: b for b in blocks if len(b) and b.role in self.roles
+        }
+        if "pelvis" not in by_role:
+            return False
+        before = (self.step, round(self.still_s, 1), self.still, self.hinges, *self.lifts.values())
+        pelvis = by_role["pelvis"]
+        t_end = float(pelvis.time_s[-1])
+        dt = t_end - self.last_time_s if self.last_time_s is not None else 0.0
+        dt = float(np.clip(dt, 0.0, 0.5))
+        self.last_time_s = t_end
+        if self.started_s is None:
+            self.started_s = float(pelvis.time_s[0])
+        still = all(self._still(b) for b in by_role.values()) and len(by_role) == len(self.roles)
+        self._track_still(still, dt, by_role, t_end)
+        if self.step in ("knee_lifts", "hinges"):
+            self._track_movements(by_role, t_end)
+        if self.step != "calibrating" and t_end - self.started_s > self.timeout_s:
+            self.fail(self._missing())
+        after = (self.step, round(self.still_s, 1), self.still, self.hinges, *self.lifts.values())
+        return before != after
+
+    @staticmethod
+    def _still(block: SampleBlock) -> bool:
+        gyr = np.linalg.norm(block.gyr_rad_s, axis=1)
+        acc = np.abs(np.linalg.norm(block.acc_m_s2, axis=1) - GRAVITY_M_S2)
+        return bool(
+            np.all(gyr < STILL_MAX_GYR_RAD_S) and np.all(acc < STILL_MAX_ACC_DEVIATION_M_S2)
+        )
+
+    def _track_still(
+        self, still: bool, dt: float, by_role: dict[str, SampleBlock], t_end: float
+    ) -> None:
+        was_still_s = self.still_s
+        self.still = still
+        if still:
+            if self.still_start_s is None:
+                self.still_start_s = float(by_role["pelvis"].time_s[0])
+                self._acc_sum = {r: np.zeros(3) for r in self.roles}
+                self._acc_n = 0
+            self.still_s += dt
+            for r, b in by_role.items():
+                self._acc_sum[r] += b.acc_m_s2.mean(axis=0)
+            self._acc_n += 1
+        else:
+            self.still_s = 0.0
+            self.still_start_s = None
+        no_lift_yet = self.step == "knee_lifts" and not any(self.lifts.values()) and not self.hinges
+        if self.step == "static" or no_lift_yet:
+            long_enough = still and self.still_s >= self.static_s
+            short_but_done = not still and was_still_s >= 2.0
+            if long_enough or short_but_done:
+                self._take_static(t_end if still else t_end - dt)
+            elif self.step == "static":
+                self.message = (
+                    f"Keep still: {self.still_s:.1f} of {self.static_s:.0f} s."
+                    if still
+                    else f"Stand still and upright for {self.static_s:.0f} s (moving now)."
+                )
+
+    def _take_static(self, end_s: float) -> None:
+        start = end_s - self.still_s if self.still_start_s is None else self.still_start_s
+        previous = self.static_window_s
+        shorter = previous is not None and end_s - start < previous[1] - previous[0]
+        if self.step == "knee_lifts" and shorter:
+            return  # keep the longer still period
+        self.static_window_s = (start, end_s)
+        n = max(self._acc_n, 1)
+        self._ref = {r: s / max(float(np.linalg.norm(s)), 1e-9) for r, s in self._acc_sum.items()}
+        self._smooth = {r: s / n for r, s in self._acc_sum.items()}
+        if self.step == "static":
+            self.step = "knee_lifts"
+            self.message = self._lift_message()
+
+    def _smoothed_inclination_deg(self, role: str, block: SampleBlock) -> np.ndarray:
+        """Angle (deg) of the gravity direction from the static pose, low-passed (~0.15 s)."""
+        rate = 1.0 / max(float(np.median(np.diff(block.time_s))), 1e-3) if len(block) > 1 else 100
+        alpha = 1.0 - np.exp(-1.0 / (rate * 0.15))
+        acc, _ = lfilter(
+            [alpha],
+            [1.0, alpha - 1.0],
+            block.acc_m_s2,
+            axis=0,
+            zi=((1.0 - alpha) * self._smooth[role])[None, :],
+        )
+        self._smooth[role] = acc[-1].copy()
+        cos = (acc @ self._ref[role]) / np.maximum(np.linalg.norm(acc, axis=1), 1e-9)
+        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+    def _completed_movements(self, role: str, angle: np.ndarray) -> list[int]:
+        """Indices where a movement (above 25 deg, then below 10 deg) ended in ``angle``."""
+        ends: list[int] = []
+        i = 0
+        while i < len(angle):
+            if not self._inside[role]:
+                above = np.flatnonzero(angle[i:] > MOVE_ENTER_DEG)
+                if len(above) == 0:
+                    break
+                i += int(above[0])
+                self._inside[role] = True
+            else:
+                below = np.flatnonzero(angle[i:] < MOVE_LEAVE_DEG)
+                if len(below) == 0:
+                    break
+                i += int(below[0])
+                self._inside[role] = False
+                ends.append(i)
+        return ends
+
+    def _lift_message(self) -> str:
+        counts = ", ".join(
+            f"{SIDES[r]} {min(self.lifts[r], LIFTS_WANTED)}/{LIFTS_WANTED}"  # type: ignore[index]
+            for r in self.thighs
+        )
+        return f"Lift each knee slowly three times ({counts})."
+
+    def _track_movements(self, by_role: dict[str, SampleBlock], t_end: float) -> None:
+        for role, block in by_role.items():
+            if role not in self._ref:
+                continue
+            angle = self._smoothed_inclination_deg(role, block)
+            self.angle_deg[role] = round(float(angle[-1]), 1)
+            for end_index in self._completed_movements(role, angle):
+                if role == "pelvis":
+                    self.hinges += 1
+                    self.hinge_end_s = float(block.time_s[end_index])
+                elif self.step == "knee_lifts":
+                    self.lifts[role] += 1
+        if self.step == "knee_lifts":
+            all_lifted = all(n >= 1 for n in self.lifts.values())
+            if (all_lifted and (self._inside["pelvis"] or self.hinges)) or all(
+                n >= LIFTS_WANTED for n in self.lifts.values()
+            ):
+                self.step = "hinges"
+            else:
+                self.message = self._lift_message()
+        if self.step == "hinges":
+            if self.hinges >= HINGES_WANTED and not self._inside["pelvis"]:
+                self.step = "calibrating"
+                self.message = "Computing the calibration..."
+            else:
+                self.message = (
+                    f"Bow forward with straight legs, twice ({self.hinges}/{HINGES_WANTED})."
+                )
+
+    def _missing(self) -> str:
+        if self.step == "static":
+            return (
+                f"no still period of {self.static_s:.0f} s: stand still and upright, "
+                "then start again"
+            )
+        if self.step == "knee_lifts":
+            missing = [SIDES[r] for r in self.thighs if self.lifts[r] == 0]  # type: ignore[index]
+            return (
+                f"no {' or '.join(missing) or 'further'} knee lifts seen within "
+                f"{self.timeout_s:.0f} s: lift each knee slowly to hip height, three times"
+            )
+        return (
+            f"only {self.hinges} of {HINGES_WANTED} hip hinges seen within {self.timeout_s:.0f} s:"
+            " bow forward with straight legs (at least 25 deg) and come back up, twice"
+        )
+
+    def status(self) -> dict[str, Any]:
+        """JSON-ready progress for the dashboard."""
+        return {
+            "step": self.step,
+            "message": self.message,
+            "still": self.still,
+            "still_s": round(self.still_s, 2),
+            "static_required_s": self.static_s,
+            "knee_lifts": {SIDES[r]: n for r, n in self.lifts.items()},  # type: ignore[index]
+            "knee_lifts_wanted": LIFTS_WANTED,
+            "hinges": self.hinges,
+            "hinges_wanted": HINGES_WANTED,
+            "segment_angle_deg": dict(self.angle_deg),
+            "quality_score": self.quality_score,
+            "warnings": list(self.warnings),
+            "error": self.error,
+            "calibrated": self.calibration is not None,
+        }
+
+
+def encode(message: dict[str, Any]) -> str:
+    """Compact JSON text of a message (NaN becomes null)."""
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    rounded = np.round(values.astype(float), 2)
+    return [None if not np.isfinite(v) else float(v) for v in rounded]
+
+
+class LiveSession:
+    """A running source, its pipeline, guided calibration and consumers.
+
+    Parameters
+    ----------
+    source : a :class:`~hipsense.sources.LiveSource`.
+    method : orientation filter name.
+    client_rate_hz : minimum rate of angle frames sent to clients (frames are decimated by
+        ``floor(output_rate / client_rate_hz)``).
+    client_queue : messages queued per client before its oldest are dropped.
+    auto_calibrate : start the guided calibration with the first samples (simulated demo).
+    analyzers : exercise analyzers fed with every calibrated angle block.
+    calibration : a known calibration (e.g. from a recording).
+
+    Examples
+    --------
+    >>> live = LiveSession(SimulatedSource(simulate_demo()), auto_calibrate=True)  # doctest: +SKIP
+    >>> await live.start(); sub = live.subscribe()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        source: LiveSource,
+        method: str = "vqf",
+        client_rate_hz: float = 50.0,
+        client_queue: int = 100,
+        auto_calibrate: bool = False,
+        analyzers: Iterable[Analyzer] = (),
+        calibration: Calibration | None = None,
+        recorder_queue: int = 200_000,
+    ) -> None:
+        self.source = source
+        self.source_name = str(getattr(source, "name", type(source).__name__))
+        self.roles = list(source.roles)
+        self.rate_hz = {r: float(source.rate_hz[r]) for r in self.roles}
+        self.method = method
+        self.pipeline = HipPipeline(self.rate_hz, method=method, calibration=calibration)
+        self.output_rate_hz = self.pipeline.output_rate_hz
+        self.decimation = max(1, int(self.output_rate_hz // client_rate_hz))
+        self.client_queue = client_queue
+        self.recorder_queue = recorder_queue
+        self.auto_calibrate = auto_calibrate
+        self.analyzers: list[Analyzer] = list(analyzers)
+        self.calibration_guide = GuidedCalibration(self.roles)
+        if calibration is not None:
+            self.calibration_guide.succeed(calibration)
+        self._cal_pipeline: HipPipeline | None = None
+        self.columns: list[str] = []
+        self.devices: dict[str, DeviceStatus] = {
+            r: DeviceStatus(r, nominal_rate_hz=self.rate_hz[r]) for r in self.roles
+        }
+        for info in getattr(source, "devices", lambda: [])():
+            dev = self.devices.get(str(info.get("role")))
+            if dev is not None:
+                dev.protocol = str(info.get("protocol", dev.protocol))
+                dev.address = str(info.get("address", dev.address))
+                dev.signal_dbm = info.get("signal_dbm", dev.signal_dbm)
+        self.markers: deque[Marker] = deque(maxlen=1000)
+        self.events: deque[dict[str, Any]] = deque(maxlen=300)
+        self.results: deque[dict[str, Any]] = deque(maxlen=5000)
+        self.subscriptions: set[Subscription] = set()
+        self.recorders: list[RecorderFeed] = []
+        self.time_s = 0.0
+        self.frames_total = 0
+        self.messages_sent = 0
+        self.raw_notifications = 0
+        self.seq = 0
+        self.running = False
+        self.source_error: str | None = None
+        self.started_wall = time.time()
+        self._task: asyncio.Task[None] | None = None
+        self._latest: dict[str, float] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start consuming the source in a background task."""
+        if self._task is None:
+            self.running = True
+            self._task = asyncio.create_task(self._run(), name="hipsense-live")
+
+    async def stop(self) -> None:
+        """Stop the source, close subscriptions and finish the recorders' writing."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        self.running = False
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+        for sub in list(self.subscriptions):
+            sub.close()
+        for feed in list(self.recorders):
+            await self.remove_recorder(feed)
+
+    async def _run(self) -> None:
+        try:
+            async for items in self.source.stream():
+                await self.ingest(items, time.time_ns())
+            self._event("sensor", {"kind": "source_ended", "message": "the source has ended"})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a source failure must not kill the service
+            self.source_error = f"the {self.source_name} source failed: {exc}"
+            log.exception("live source failed")
+            self._event("sensor", {"kind": "source_failed", "message": self.source_error})
+        finally:
+            self.running = False
+
+    # --- consumers -----------------------------------------------------------------------
+
+    def subscribe(self, maxlen: int | None = None) -> Subscription:
+        """A new client's message queue (call :meth:`unsubscribe` when it leaves)."""
+        sub = Subscription(maxlen or self.client_queue)
+        self.subscriptions.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Forget a client's queue."""
+        sub.close()
+        self.subscriptions.discard(sub)
+
+    def add_recorder(self, recorder: Recorder) -> RecorderFeed:
+        """Feed every following item to ``recorder`` (written from a worker thread)."""
+        feed = RecorderFeed(recorder, self.recorder_queue)
+        feed.task = asyncio.create_task(feed.run(), name="hipsense-recorder")
+        self.recorders.append(feed)
+        return feed
+
+    async def remove_recorder(self, feed: RecorderFeed) -> None:
+        """Stop feeding a recorder after writing what it has queued."""
+        if feed in self.recorders:
+            self.recorders.remove(feed)
+        if feed.task is not None:
+            feed.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed.task
+        await feed.drain()
+
+    def _broadcast(self, message: dict[str, Any]) -> None:
+        text = encode(message)
+        for sub in self.subscriptions:
+            sub.put(text)
+        self.messages_sent += 1
+
+    def _record(self, kind: str, obj: Any) -> None:
+        for feed in self.recorders:
+            feed.put(kind, obj)
+
+    def _event(self, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
+        message = {"type": type_, "time_s": round(self.time_s, 3), **payload}
+        self.events.append(message)
+        self._broadcast(message)
+        self._record("event", message)
+        return message
+
+    # --- input ---------------------------------------------------------------------------
+
+    async def ingest(self, items: Sequence[SourceItem], rx_ns: int | None = None) -> None:
+        """Process one list of source items (samples, events, raw notifications, markers)."""
+        rx_ns = time.time_ns() if rx_ns is None else rx_ns
+        blocks: list[SampleBlock] = []
+        for item in items:
+            if isinstance(item, SampleBlock):
+                if item.role in self.devices and len(item):
+                    blocks.append(item)
+            elif isinstance(item, SensorEvent):
+                self._sensor_event(item)
+            elif isinstance(item, RawNotification):
+                self.raw_notifications += 1
+                rx_ns = min(rx_ns, item.host_time_ns)
+                self._record("raw", item)
+            elif isinstance(item, Marker):
+                self.add_marker(item)
+        if not blocks:
+            return
+        for block in blocks:
+            self._update_device(block)
+            self._record("samples", block)
+        self.time_s = max(self.time_s, float(max(b.time_s[-1] for b in blocks)))
+        idle = self.calibration_guide.step == "idle"
+        if self.auto_calibrate and idle and self.pipeline.calibration_ is None:
+            self.start_calibration()
+        angles = self.pipeline.process(blocks)
+        if self._cal_pipeline is not None and self._cal_pipeline is not self.pipeline:
+            self._cal_pipeline.process(blocks)
+        if len(angles):
+            self._publish_angles(angles, rx_ns)
+        await self._calibration_step(blocks)
+
+    def _sensor_event(self, event: SensorEvent) -> None:
+        dev = self.devices.get(event.role)
+        if dev is not None:
+            if event.kind in ("connected", "reconnected"):
+                dev.connected = True
+            elif event.kind == "disconnected":
+                dev.connected = False
+            elif event.kind == "gap":
+                dev.gaps += 1
+            battery = event.detail.get("battery_pct")
+            if isinstance(battery, int | float):
+                dev.battery_pct = float(battery)
+            address = event.detail.get("address")
+            if isinstance(address, str):
+                dev.address = address
+            signal = event.detail.get("rssi_dbm", event.detail.get("signal_dbm"))
+            if isinstance(signal, int | float):
+                dev.signal_dbm = float(signal)
+        self._event(
+            "sensor",
+            {
+                "role": event.role,
+                "kind": event.kind,
+                "sensor_time_s": event.time_s,
+                "message": event.message,
+                "detail": dict(event.detail),
+            },
+        )
+
+    def _update_device(self, block: SampleBlock) -> None:
+        dev = self.devices[block.role]
+        dev.connected = True
+        times = block.time_s
+        if dev.last_time_s is not None:
+            times = np.concatenate(([dev.last_time_s], times))
+        period = 1.0 / dev.nominal_rate_hz
+        gaps = np.flatnonzero(np.diff(times) > 1.5 * period)
+        for i in gaps:
+            dev.gaps += 1
+            missing = round((times[i + 1] - times[i]) * dev.nominal_rate_hz) - 1
+            self._event(
+                "sensor",
+                {
+                    "role": block.role,
+                    "kind": "gap",
+                    "message": f"{block.role}: about {missing} samples missing at {times[i]:.2f} s",
+                    "detail": {"missing_samples": int(missing), "at_s": float(times[i])},
+                },
+            )
+        dev.samples += len(block)
+        dev.last_time_s = float(block.time_s[-1])
+        now = time.monotonic()
+        dev._window.append((now, dev.samples))
+        t0, n0 = dev._window[0]
+        if now - t0 > 0.2:
+            dev.data_rate_hz = round((dev.samples - n0) / (now - t0), 1)
+
+    # --- calibration ---------------------------------------------------------------------
+
+    def start_calibration(self) -> dict[str, Any]:
+        """Begin the guided calibration; frames of a previous calibration keep flowing."""
+        self._cal_pipeline = HipPipeline(self.rate_hz, method=self.method)
+        if self.pipeline.calibration_ is None:
+            self.pipeline = self._cal_pipeline  # nothing to keep showing meanwhile
+        self.calibration_guide.start(self.time_s if self.time_s > 0 else None)
+        return self._calibration_event()
+
+    def cancel_calibration(self) -> dict[str, Any]:
+        """Abandon the guided calibration (a previous calibration stays in use)."""
+        self._cal_pipeline = None
+        self.calibration_guide.cancel()
+        return self._calibration_event()
+
+    def _calibration_event(self) -> dict[str, Any]:
+        return self._event("calibration", self.calibration_guide.status())
+
+    async def _calibration_step(self, blocks: list[SampleBlock]) -> None:
+        guide = self.calibration_guide
+        cal_pipe = self._cal_pipeline
+        if cal_pipe is None or not guide.active:
+            return
+        if guide.feed(blocks):
+            self._calibration_event()
+        if guide.step == "failed":
+            self._cal_pipeline = None
+            return
+        if not guide.ready:
+            return
+        try:
+            calibration = await asyncio.to_thread(self._calibrate, cal_pipe, guide.windows())
+        except HipsenseError as exc:
+            guide.fail(str(exc))
+            self._cal_pipeline = None
+            self._calibration_event()
+            return
+        if self._cal_pipeline is not cal_pipe:  # cancelled meanwhile
+            return
+        guide.succeed(calibration)
+        self._cal_pipeline = None
+        had_frames = self.pipeline.calibration_ is not None
+        self.pipeline = cal_pipe
+        flushed = cal_pipe.flush()
+        self._calibration_event()
+        if len(flushed) and not had_frames:
+            self._publish_angles(flushed, time.time_ns())
+        self._record("calibration", calibration.to_dict())
+
+    @staticmethod
+    def _calibrate(
+        pipe: HipPipeline, windows: tuple[tuple[float, float], tuple[float, float]] | None
+    ) -> Calibration:
+        """Windows seen live first; the pipeline's own window detection if they fail."""
+        if windows is not None:
+            try:
+                return pipe.calibrate(*windows)
+            except CalibrationError as first:
+                try:
+                    return pipe.calibrate()
+                except CalibrationError:
+                    raise first from None
+        return pipe.calibrate()
+
+    # --- output --------------------------------------------------------------------------
+
+    def _publish_angles(self, angles: AngleBlock, rx_ns: int) -> None:
+        if not self.columns:
+            self.columns = list(angles.columns)
+        for analyzer in self.analyzers:
+            for event in analyzer.process(angles):
+                self.results.append(event)
+                self._event("analysis", event)
+        self._record("angles", angles)
+        first = (-self.frames_total) % self.decimation
+        self.frames_total += len(angles)
+        keep = slice(first, None, self.decimation)
+        t = angles.time_s[keep]
+        for name, values in angles.columns.items():
+            if len(values):
+                self._latest[name] = float(values[-1])
+        if len(t) == 0:
+            return
+        self.seq += 1
+        self._broadcast(
+            {
+                "type": "frames",
+                "seq": self.seq,
+                "rx_ns": rx_ns,
+                "t": [round(float(v), 3) for v in t],
+                "c": {name: _finite_list(v[keep]) for name, v in angles.columns.items()},
+            }
+        )
+
+    def add_marker(self, marker: Marker) -> dict[str, Any]:
+        """Keep, record and announce a marker; returns its message."""
+        self.markers.append(marker)
+        self._record("marker", marker)
+        return self._event("marker", {"marker": marker_dict(marker)})
+
+    def hello(self) -> dict[str, Any]:
+        """First message to a new client: what the stream contains."""
+        return {
+            "type": "hello",
+            "source": self.source_name,
+            "roles": self.roles,
+            "rate_hz": self.rate_hz,
+            "frame_rate_hz": self.output_rate_hz / self.decimation,
+            "columns": self.columns,
+            "time_s": round(self.time_s, 3),
+            "calibration": self.calibration_guide.status(),
+            "devices": [d.to_dict() for d in self.devices.values()],
+            "markers": [marker_dict(m) for m in list(self.markers)[-50:]],
+            "latest": self._latest,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for health checks and benchmarks."""
+        return {
+            "running": self.running,
+            "source": self.source_name,
+            "source_error": self.source_error,
+            "time_s": round(self.time_s, 3),
+            "calibrated": self.pipeline.calibration_ is not None,
+            "frames_total": self.frames_total,
+            "messages_sent": self.messages_sent,
+            "clients": len(self.subscriptions),
+            "client_dropped": [s.dropped for s in self.subscriptions],
+            "recorders": len(self.recorders),
+            "uptime_s": round(time.time() - self.started_wall, 1),
+        }
+
+
+def marker_dict(marker: Marker) -> dict[str, Any]:
+    """JSON-ready marker."""
+    return {
+        "start_s": round(marker.start_s, 3),
+        "end_s": None if marker.end_s is None else round(marker.end_s, 3),
+        "exercise": marker.exercise,
+        "side": marker.side,
+        "text": marker.text,
+    }
