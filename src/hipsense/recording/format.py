@@ -97,6 +97,8 @@ class SessionMetadata:
     software_version : hipsense version that wrote it.
     source : ``ble``, ``simulator`` or ``csv-import``.
     sensors : one :class:`SensorInfo` per role.
+    session_start_ns : host ``time.monotonic_ns()`` at session time 0 (live sessions; the
+        clock stage needs it to map raw notifications onto the session clock again).
     extra : anything else JSON-ready (scenario name, seed, operator notes...).
     """
 
@@ -105,6 +107,7 @@ class SessionMetadata:
     software_version: str = ""
     source: str = "ble"
     sensors: list[SensorInfo] = field(default_factory=list)
+    session_start_ns: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +125,9 @@ class SessionMetadata:
             software_version=str(d.get("software_version", "")),
             source=str(d.get("source", "")),
             sensors=sensors,
+            session_start_ns=None
+            if d.get("session_start_ns") is None
+            else int(d["session_start_ns"]),
             extra=dict(d.get("extra", {})),
         )
 
