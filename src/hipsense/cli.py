@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hipsense.api.serve import register as register_serve
 
     register_serve(sub)
+    from hipsense.recording.cli_commands import register as register_recording
+
+    register_recording(sub)
     return parser
 
 
