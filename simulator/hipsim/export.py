@@ -50,7 +50,7 @@ def write_truth_csv(session: SimSession, path: str | Path, rate_hz: float = 100.
     """Write the ground truth on a regular grid: ``time_s`` then the angle columns (deg)."""
     time_s, truth = session.truth_table(rate_hz)
     names = list(truth)
-    table = np.column_stack([time_s, *(truth[n] for n in names)])
+    table = np.column_stack([time_s, *(truth[n] for n in names)]) + 0.0  # no "-0.000000"
     fmt = ["%.6f"] + ["%.6f"] * len(names)
     np.savetxt(
         path, table, fmt=fmt, delimiter=",", header=",".join(["time_s", *names]), comments=""
