@@ -93,13 +93,19 @@ def write_samples_recording(
     sample_dtype: str = "<f8",
     overwrite: bool = False,
     extra: Callable[[RecordingWriter], None] | None = None,
+    compress: bool = False,
 ) -> None:
     """Write whole-session samples as a recording, interleaved in time order.
 
     ``extra`` is called with the open writer before the samples (calibration, markers...).
     """
     with RecordingWriter(
-        out, metadata, sample_dtype=sample_dtype, flush_interval_s=None, overwrite=overwrite
+        out,
+        metadata,
+        sample_dtype=sample_dtype,
+        flush_interval_s=None,
+        overwrite=overwrite,
+        compress=compress,
     ) as writer:
         if extra is not None:
             extra(writer)
