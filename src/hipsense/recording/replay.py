@@ -22,6 +22,7 @@ import asyncio
 import heapq
 import importlib
 import itertools
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -134,11 +135,13 @@ def overview(path: str | Path) -> RecordingOverview:
                 assert isinstance(value, SessionMetadata)
                 metadata = value
             elif record.kind == RecordType.SAMPLES:
-                block = record.value()
-                assert isinstance(block, SampleBlock)
-                first_block.setdefault(block.role, block)
-                t_min = min(t_min, float(block.time_s[0]))
-                t_max = max(t_max, float(block.time_s[-1]))
+                head = _bundle_head(record.payload)
+                if head["role"] not in first_block:
+                    block = record.value()
+                    assert isinstance(block, SampleBlock)
+                    first_block[block.role] = block
+                t_min = min(t_min, float(head["t0_s"]))
+                t_max = max(t_max, float(head["t1_s"]))
             elif record.kind == RecordType.RAW and len(raw_t) < 2:
                 notes = record.value()
                 assert isinstance(notes, list)
@@ -177,11 +180,15 @@ def overview(path: str | Path) -> RecordingOverview:
     )
 
 
-def _last_raw_time_ns(payload: bytes, default: int) -> int:
-    from hipsense.recording.format import decode_bundle
+def _bundle_head(payload: bytes) -> dict[str, Any]:
+    """The JSON header of an array bundle, without decoding the arrays."""
+    n = int.from_bytes(payload[:4], "little")
+    head: dict[str, Any] = json.loads(payload[4 : 4 + n])
+    return head
 
-    head, _ = decode_bundle(payload)
-    return int(head.get("t1_ns", default))
+
+def _last_raw_time_ns(payload: bytes, default: int) -> int:
+    return int(_bundle_head(payload).get("t1_ns", default))
 
 
 def session_items(
@@ -252,6 +259,7 @@ def replay_recording(
     on_angles: Callable[[AngleBlock], None] | None = None,
     progress: Callable[[float], None] | None = None,
     keep_angles: bool = True,
+    group_max_samples: int = 3000,
 ) -> ReplayResult:
     """Run a recording through a :class:`HipPipeline`, block by block, as live would.
 
@@ -263,6 +271,8 @@ def replay_recording(
     on_angles : called with each non-empty block of new angles, in time order.
     progress : called with the fraction of the file done (0-1).
     keep_angles : also return every angle in :attr:`ReplayResult.angles`.
+    group_max_samples : unpaced, up to this many samples (all sensors) are passed to one
+        ``process`` call; 1 feeds every record on its own.
     """
     info = overview(path)
     roles = list(info.rates_hz)
@@ -288,19 +298,43 @@ def replay_recording(
             on_angles(block)
 
     last_progress = -1.0
+    # Unpaced, consecutive blocks go to the pipeline together (still in recorded order): the
+    # stages give the same output for any block sizes, with less per-call overhead.
+    group: list[SampleBlock] = []
+    group_samples = 0
+
+    def feed_group() -> None:
+        nonlocal group_samples
+        if group:
+            emit(pipe.process(group))
+            group.clear()
+            group_samples = 0
+
     for offset, item in session_items(path, info.bulk, info.metadata):
+        if progress is not None and info.file_bytes:
+            fraction = offset / info.file_bytes
+            if fraction - last_progress >= 0.01:
+                progress(fraction)
+                last_progress = fraction
         if isinstance(item, SampleBlock):
             if item.role not in pipe.filters or len(item) == 0:
                 continue
             samples += len(item)
-            if speed is not None:
+            if speed is None:
+                group.append(item)
+                group_samples += len(item)
+                if group_samples >= group_max_samples:
+                    feed_group()
+            else:
                 t_end = float(item.time_s[-1])
                 data0 = float(item.time_s[0]) if data0 is None else data0
                 delay = (t_end - data0) / speed - (time.perf_counter() - wall0)
                 if delay > 0:
                     time.sleep(delay)
-            emit(pipe.process(item))
-        elif isinstance(item, Calibration):
+                emit(pipe.process(item))
+            continue
+        feed_group()
+        if isinstance(item, Calibration):
             first = pipe.kinematics_ is None
             pipe.set_calibration(item)
             if first:
@@ -309,11 +343,7 @@ def replay_recording(
             markers.append(item)
         else:
             events.append(item)
-        if progress is not None and info.file_bytes:
-            fraction = offset / info.file_bytes
-            if fraction - last_progress >= 0.01:
-                progress(fraction)
-                last_progress = fraction
+    feed_group()
     if pipe.calibration_ is None:
         pipe.calibrate()
         emit(pipe.flush())
