@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers httpx2 for its TestClient; httpx is what the project installs.
@@ -50,3 +51,17 @@ def client(make_client: ClientFactory) -> Iterator[TestClient]:
     """A running app on the simulated source, 10x real time."""
     with make_client() as c:
         yield c
+
+
+@pytest.fixture
+def make_app(demo_session: SimulatedSession, tmp_path: Path) -> Callable[..., FastAPI]:
+    """``make_app(speed=..., **settings)``: an app playing the demo (for a real server)."""
+
+    def make(speed: float = FAST, **settings: Any) -> FastAPI:
+        return create_app(
+            ServiceSettings(data_dir=tmp_path, **settings),
+            lambda: SimulatedSource(demo_session, speed=speed),
+            auto_calibrate=True,
+        )
+
+    return make

@@ -1,0 +1,128 @@
+"""The /ws/live stream: moving frames, events, and per-client back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import numpy as np
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from websockets.sync.client import connect
+
+from hipsense.api.background import BackgroundServer
+from hipsense.live import LiveSession
+from hipsense.sources.simulated import SimulatedSession, SimulatedSource
+
+
+def test_frames_move_and_events_arrive(client: TestClient) -> None:
+    kinds: set[str] = set()
+    t: list[float] = []
+    flexion: list[float] = []
+    seqs: list[int] = []
+    with client.websocket_connect("/ws/live") as ws:
+        hello = ws.receive_json()
+        assert hello["type"] == "hello" and hello["roles"] == [
+            "pelvis",
+            "thigh_left",
+            "thigh_right",
+        ]
+        assert hello["frame_rate_hz"] >= 50
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(t) < 600:
+            msg = ws.receive_json()
+            kinds.add(msg["type"])
+            if msg["type"] == "frames":
+                seqs.append(msg["seq"])
+                t.extend(msg["t"])
+                flexion.extend(v for v in msg["c"]["hip_flexion_left_deg"] if v is not None)
+                assert "thigh_inclination_right_deg" in msg["c"]
+                assert "pelvic_tilt_deg" in msg["c"]
+    assert {"calibration", "marker", "frames"} <= kinds
+    assert len(t) >= 600
+    assert np.all(np.diff(t) > 0), "frame times must increase"
+    assert np.median(np.diff(t)) <= 1 / 50 + 1e-6, "at least 50 frames per second"
+    assert np.ptp(flexion) > 10, "the simulated exercises move the hip"
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+def _reader(url: str, out: dict[str, Any], stop: threading.Event, stall_s: float = 0.0) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if stall_s:  # a small receive window, set before connecting, so the stall shows quickly
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+    ws_url = url.replace("http", "ws") + "/ws/live"
+    with connect(ws_url, sock=sock, max_size=None, max_queue=4) as ws:
+        out["seqs"] = []
+        out["dropped"] = 0
+        started = time.monotonic()
+        while not stop.is_set():
+            if stall_s and time.monotonic() - started < stall_s:
+                time.sleep(0.05)
+                continue
+            try:
+                msg = json.loads(ws.recv(timeout=0.5))
+            except TimeoutError:
+                continue
+            if msg["type"] == "frames":
+                out["seqs"].append(msg["seq"])
+            elif msg["type"] == "client":
+                out["dropped"] = msg["dropped"]
+
+
+def test_slow_client_drops_its_own_frames(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(speed=10.0, client_queue=20)
+    with BackgroundServer(app, send_buffer_bytes=4096) as server:
+        deadline = time.monotonic() + 15
+        while not httpx.get(server.url + "/api/health").json()["calibrated"]:
+            assert time.monotonic() < deadline, "the demo did not calibrate"
+            time.sleep(0.1)
+        stop = threading.Event()
+        fast: dict[str, Any] = {}
+        slow: dict[str, Any] = {}
+        threads = [
+            threading.Thread(target=_reader, args=(server.url, fast, stop)),
+            threading.Thread(target=_reader, args=(server.url, slow, stop, 4.0)),
+        ]
+        for th in threads:
+            th.start()
+        time.sleep(6.0)
+        stop.set()
+        for th in threads:
+            th.join(timeout=5)
+        live = app.state.service.live
+    fast_seqs = fast["seqs"]
+    assert len(fast_seqs) > 100
+    assert fast_seqs == list(range(fast_seqs[0], fast_seqs[0] + len(fast_seqs))), "fast lost frames"
+    assert live.frames_total > 0
+    # The stalled client's queue never grew beyond its bound (TCP buffers absorb the rest).
+    assert slow["seqs"], "the stalled client resumed and received frames"
+
+
+async def test_subscription_drops_oldest_for_that_client_only(
+    demo_session: SimulatedSession,
+) -> None:
+    source = SimulatedSource(demo_session, speed=25.0, loop=False)
+    live = LiveSession(source, client_queue=10, auto_calibrate=True)
+    stalled = live.subscribe()
+    keeping_up = live.subscribe(maxlen=100_000)
+    await live.start()
+    while live.running:
+        await asyncio.sleep(0.01)
+    await live.stop()
+    assert live.seq > 100
+    assert len(stalled) == 10 and stalled.dropped > 100
+    assert keeping_up.dropped == 0
+    received = [json.loads(await keeping_up.get()) for _ in range(len(keeping_up))]
+    seqs = [m["seq"] for m in received if m["type"] == "frames"]
+    assert seqs == list(range(1, live.seq + 1))
+    newest = [json.loads(await stalled.get()) for _ in range(len(stalled))]
+    assert newest[-1]["type"] in ("frames", "sensor", "marker", "calibration")
+    frames = [m for m in newest if m["type"] == "frames"]
+    assert not frames or frames[-1]["seq"] == live.seq, "the stalled client keeps the newest"
