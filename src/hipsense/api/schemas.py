@@ -27,6 +27,7 @@ class Health(BaseModel):
     calibrated: bool
     time_s: float
     clients: int
+    clients_dropped: int = Field(description="messages dropped for slow clients (connected now)")
     recording: str | None
     uptime_s: float
 

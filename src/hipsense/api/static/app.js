@@ -26,7 +26,11 @@ function toast(text) {
   el.textContent = text; el.hidden = false;
   clearTimeout(toast.timer); toast.timer = setTimeout(() => { el.hidden = true; }, 5000);
 }
-const fmt = (v, digits = 1) => (v === null || v === undefined || Number.isNaN(v) ? "–" : v.toFixed(digits));
+function fmt(v, digits = 1) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  const text = v.toFixed(digits);
+  return Number(text) === 0 ? (0).toFixed(digits) : text; // no "-0.0"
+}
 
 // --- WebSocket -------------------------------------------------------------------------------
 function connect() {
@@ -46,7 +50,8 @@ function handle(msg) {
       $("source").textContent = `source: ${msg.source}`;
       showCalibration(msg.calibration);
       renderSensors(msg.devices);
-      state.markers = msg.markers || [];
+      state.markers = [];
+      for (const m of msg.markers || []) upsertMarker(m);
       renderMarkers();
       break;
     case "frames": onFrames(msg); break;
@@ -55,7 +60,7 @@ function handle(msg) {
       if (msg.kind !== "connected") toast(msg.message);
       break;
     case "marker":
-      state.markers.push(msg.marker); state.markers = state.markers.slice(-50); renderMarkers();
+      upsertMarker(msg.marker); renderMarkers();
       break;
     case "analysis": addResult(msg); break;
     default: break;
@@ -192,7 +197,7 @@ async function startHold() {
     elapsed: 0, inBand: false, lastT: null, tiltRef: null, compensating: false, complete: false, id: null,
   };
   state.hold = hold;
-  $("hold-goal").textContent = hold.goal.toFixed(0);
+  $("hold-goal").textContent = Number.isInteger(hold.goal) ? String(hold.goal) : hold.goal.toFixed(1);
   if ($("hold-audio").checked && !state.audio) state.audio = new (window.AudioContext || window.webkitAudioContext)();
   try {
     const p = await api("/api/protocols", { method: "POST", body: JSON.stringify({
@@ -309,11 +314,19 @@ async function refreshSessions() {
     $("rec-pill").hidden = !recording;
   } catch (err) { /* ignore */ }
 }
+function upsertMarker(m) {
+  // A protocol's marker is announced when it opens and again when it closes.
+  const same = state.markers.findIndex((o) => o.start_s === m.start_s && o.exercise === m.exercise && o.side === m.side);
+  if (same >= 0) state.markers[same] = m; else state.markers.push(m);
+  state.markers = state.markers.slice(-50);
+}
+
 function renderMarkers() {
   const list = $("marker-list"); list.innerHTML = "";
   for (const m of state.markers.slice(-12).reverse()) {
     const li = document.createElement("li");
-    li.textContent = `${m.start_s.toFixed(1)} s · ${m.exercise}${m.side ? " " + m.side : ""}${m.text ? " · " + m.text : ""}`;
+    const span = m.end_s === null ? "open" : `${(m.end_s - m.start_s).toFixed(1)} s`;
+    li.textContent = `${m.start_s.toFixed(1)} s · ${m.exercise}${m.side ? " " + m.side : ""} (${span})${m.text ? " · " + m.text : ""}`;
     list.appendChild(li);
   }
 }
