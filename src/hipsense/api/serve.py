@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from hipsense.api.service import ServiceSettings
 from hipsense.errors import ConfigurationError
-from hipsense.sources import LiveSource
+from hipsense.sources import LiveSource, SourceItem
+from hipsense.types import ROLES
 
 SOURCES = ("sim", "ble", "replay")
 
@@ -28,14 +30,13 @@ def make_source(args: argparse.Namespace) -> tuple[LiveSource, bool]:
         if not Path(args.replay).is_file():
             raise ConfigurationError(f"{args.replay}: no such recording file")
         try:
-            from hipsense.recording import ReplaySource  # type: ignore[attr-defined]
+            from hipsense.recording.replay import ReplaySource
         except ImportError:
             raise ConfigurationError(
                 "replaying recordings is not available in this build yet (hipsense.recording "
                 "has no ReplaySource); use --source sim"
             ) from None
-        source: Any = ReplaySource(args.replay)
-        return source, source_needs_calibration(source)
+        return ReplayLiveSource(ReplaySource(args.replay, speed=args.speed)), True
     try:
         from hipsense.sensors.ble import BleSource  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
@@ -43,13 +44,40 @@ def make_source(args: argparse.Namespace) -> tuple[LiveSource, bool]:
             "the BLE source is not available in this build yet (hipsense.sensors.ble is "
             "missing); use --source sim to try the dashboard with simulated sensors"
         ) from None
-    ble: Any = BleSource()
+    ble: Any = BleSource()  # pragma: no cover - not written yet
     return ble, False
 
 
-def source_needs_calibration(source: Any) -> bool:
-    """A replay without a stored calibration calibrates from its own routine."""
-    return getattr(source, "calibration", None) is None
+class ReplayLiveSource:
+    """A recording's ReplaySource with the attributes a live source has (roles, rate_hz).
+
+    The replay calibrates from the recording's own calibration routine.
+    """
+
+    name = "replay"
+
+    def __init__(self, replay: Any) -> None:
+        self.replay = replay
+        rates: dict[str, float] = dict(replay.info.rates_hz)
+        self.roles: list[str] = [r for r in ROLES if r in rates]
+        self.rate_hz: dict[str, float] = {r: float(rates[r]) for r in self.roles}
+
+    def stream(self) -> AsyncIterator[list[SourceItem]]:
+        """The replay's items, paced."""
+        stream: AsyncIterator[list[SourceItem]] = self.replay.stream()
+        return stream
+
+    def pause(self) -> None:
+        """Pause the replay."""
+        self.replay.pause()
+
+    def resume(self) -> None:
+        """Resume the replay."""
+        self.replay.resume()
+
+    def seek(self, time_s: float) -> None:
+        """Jump to session time ``time_s``."""
+        self.replay.seek(time_s)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
