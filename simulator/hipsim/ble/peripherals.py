@@ -273,8 +273,7 @@ class VirtualSensor:
         due = self._due_count(t)
         if not self.loop and self.samples is not None:
             due = min(due, len(self.samples))
-        if due > self._next:
-            self.counters.samples_measured += due - self._next
+        self.counters.samples_measured = max(self.counters.samples_measured, due)
         if not self.streaming:
             self._next = max(self._next, due)
             self._control_replies.clear()

@@ -35,7 +35,7 @@ from bleak.exc import (
 
 from hipsense.errors import HipsenseError
 from hipsense.sensors.protocols import SPECS, identify
-from hipsense.sensors.protocols.base import BatteryStatus, ProtocolSpec
+from hipsense.sensors.protocols.base import BatteryStatus, GattWrite, ProtocolSpec
 from hipsense.sensors.stream import SensorStream
 from hipsense.types import ROLES, RawNotification, SampleBlock, SensorEvent, check_role
 
@@ -152,7 +152,9 @@ def map_bleak_error(exc: BaseException, address: str | None = None) -> BleError:
         return ConnectionFailedError(
             f"{who}: the adapter is busy with another connection; retry in a few seconds"
         )
-    return ConnectionFailedError(f"{who}: Bluetooth operation failed ({text or type(exc).__name__})")
+    return ConnectionFailedError(
+        f"{who}: Bluetooth operation failed ({text or type(exc).__name__})"
+    )
 
 
 # --- the platform ----------------------------------------------------------------------------
@@ -479,9 +481,7 @@ class BleSession:
             if client is link.client:
                 link.lost.set()
 
-        client = BleakClient(
-            device, on_disconnect, timeout=timeout_s, backend=self.backend.client
-        )
+        client = BleakClient(device, on_disconnect, timeout=timeout_s, backend=self.backend.client)
         link.client = client
         try:
             await client.connect()
@@ -494,11 +494,15 @@ class BleSession:
                     "check the address with 'hipsense scan'"
                 )
             self._raw.put_nowait(_Reset(link.role))
+            # Devices that stream as soon as notifications are on (no stop command) are
+            # configured first, so the stream starts at the configured rate; the others are
+            # subscribed first, then started (the DOT requires this order).
+            configure_first = not link.spec.stop_commands()
+            if configure_first:
+                await self._write_all(client, link.spec.start_commands(link.rate_hz))
             await client.start_notify(link.spec.data_char_uuid, self._notify_callback(link))
-            for write in link.spec.start_commands(link.rate_hz):
-                await client.write_gatt_char(write.char_uuid, write.data, response=write.with_response)
-                if write.delay_after_s:
-                    await self.backend.sleep(write.delay_after_s)
+            if not configure_first:
+                await self._write_all(client, link.spec.start_commands(link.rate_hz))
         except BaseException as exc:
             link.client = None
             with contextlib.suppress(Exception):
@@ -517,6 +521,12 @@ class BleSession:
             )
         with contextlib.suppress(BleakError, OSError, TimeoutError):
             await self._read_battery(link)
+
+    async def _write_all(self, client: BleakClient, writes: Sequence[GattWrite]) -> None:
+        for write in writes:
+            await client.write_gatt_char(write.char_uuid, write.data, response=write.with_response)
+            if write.delay_after_s:
+                await self.backend.sleep(write.delay_after_s)
 
     def _notify_callback(self, link: _Link) -> Callable[[Any, bytearray], None]:
         queue = self._raw
@@ -557,9 +567,7 @@ class BleSession:
             if not run:
                 return
             link = self._links[run[0].role]
-            block, evs = link.stream.feed_many(
-                [r.data for r in run], [r.host_time_ns for r in run]
-            )
+            block, evs = link.stream.feed_many([r.data for r in run], [r.host_time_ns for r in run])
             link.notifications += len(run)
             link.gaps += sum(1 for e in evs if e.kind == "gap")
             if len(block):
@@ -664,7 +672,9 @@ class BleSession:
         spec = link.spec
         if spec.battery_char_uuid is None:
             for write in spec.battery_request():  # the answer comes in the data stream
-                await client.write_gatt_char(write.char_uuid, write.data, response=write.with_response)
+                await client.write_gatt_char(
+                    write.char_uuid, write.data, response=write.with_response
+                )
             return
         status = spec.parse_battery(bytes(await client.read_gatt_char(spec.battery_char_uuid)))
         if status is not None:
@@ -769,7 +779,9 @@ class BleSession:
                 if client.is_connected:
                     for write in link.spec.stop_commands():
                         await asyncio.wait_for(
-                            client.write_gatt_char(write.char_uuid, write.data, write.with_response),
+                            client.write_gatt_char(
+                                write.char_uuid, write.data, write.with_response
+                            ),
                             2.0,
                         )
                     await asyncio.wait_for(client.stop_notify(link.spec.data_char_uuid), 2.0)

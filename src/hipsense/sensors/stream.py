@@ -13,7 +13,10 @@ import numpy as np
 from hipsense.sensors.clock import SensorClock
 from hipsense.sensors.protocols import SPECS
 from hipsense.sensors.protocols.base import DecodedSamples, ProtocolSpec
-from hipsense.types import SampleBlock, SensorEvent, check_role
+from hipsense.types import FloatArray, SampleBlock, SensorEvent, check_role
+
+MAX_FILL_S = 0.1
+"""Holes up to this long (s) are filled by interpolation; see ``SensorStream``."""
 
 
 class SensorStream:
@@ -25,16 +28,26 @@ class SensorStream:
     role : the segment the sensor is on.
     rate_hz : the configured output rate.
     session_start_ns : host ``time.monotonic_ns()`` at session time 0.
+    max_fill_s : holes in the data up to this long (lost notifications) are filled with
+        linearly interpolated samples, counted in ``samples_filled``; 0 disables.
     """
 
     def __init__(
-        self, protocol: ProtocolSpec | str, role: str, rate_hz: float, session_start_ns: int
+        self,
+        protocol: ProtocolSpec | str,
+        role: str,
+        rate_hz: float,
+        session_start_ns: int,
+        max_fill_s: float = MAX_FILL_S,
     ) -> None:
         self.spec = SPECS[protocol] if isinstance(protocol, str) else protocol
         self.role = check_role(role)
         self.rate_hz = float(rate_hz)
         self.decoder = self.spec.new_decoder()
         self.clock = SensorClock(self.rate_hz, session_start_ns)
+        self.max_fill_s = float(max_fill_s)
+        self.samples_filled = 0
+        self._last: tuple[float, FloatArray, FloatArray, FloatArray | None] | None = None
         self._malformed_reported = 0
 
     def feed(self, data: bytes, host_time_ns: int) -> tuple[SampleBlock, list[SensorEvent]]:
@@ -77,11 +90,65 @@ class SensorStream:
                     {"count": new_bad, "total": self.decoder.malformed_count},
                 )
             )
-        block = SampleBlock(
-            self.role,
+        block = self._fill_short_gaps(
             np.asarray(t, dtype=np.float64),
             np.asarray(dec.acc_m_s2, dtype=np.float64),
             np.asarray(dec.gyr_rad_s, dtype=np.float64),
             None if dec.mag_uT is None else np.asarray(dec.mag_uT, dtype=np.float64),
         )
         return block, events
+
+    def _fill_short_gaps(
+        self, t: FloatArray, acc: FloatArray, gyr: FloatArray, mag: FloatArray | None
+    ) -> SampleBlock:
+        """Interpolate samples into holes up to ``max_fill_s`` long (lost notifications).
+
+        The orientation filters assume a constant rate: a lost sample would otherwise drop its
+        rotation from the integrated orientation. Longer holes (a disconnect) are left as gaps.
+        """
+        if len(t) == 0:
+            return SampleBlock(self.role, t, acc, gyr, mag)
+        last = self._last
+        if mag is not None and last is not None and last[3] is None:
+            last = None
+        self._last = (
+            float(t[-1]),
+            acc[-1].copy(),
+            gyr[-1].copy(),
+            None if mag is None else mag[-1].copy(),
+        )
+        if last is not None:
+            t_all = np.concatenate(([last[0]], t))
+            acc_all = np.vstack((last[1], acc))
+            gyr_all = np.vstack((last[2], gyr))
+            mag_all = None if mag is None or last[3] is None else np.vstack((last[3], mag))
+        else:
+            t_all, acc_all, gyr_all, mag_all = t, acc, gyr, mag
+        period = 1.0 / self.rate_hz
+        steps = np.diff(t_all)
+        holes = np.flatnonzero((steps > 1.5 * period) & (steps <= self.max_fill_s + 0.5 * period))
+        if holes.size == 0 or self.max_fill_s <= 0:
+            return SampleBlock(self.role, t, acc, gyr, mag)
+        new_t = np.concatenate(
+            [
+                t_all[i] + steps[i] * np.arange(1, k + 1) / (k + 1)
+                for i in holes
+                for k in [round(steps[i] / period) - 1]
+            ]
+        )
+        self.samples_filled += len(new_t)
+
+        def fill(x: FloatArray) -> FloatArray:
+            added = np.column_stack([np.interp(new_t, t_all, x[:, j]) for j in range(3)])
+            return np.vstack((x, added))
+
+        order = np.argsort(np.concatenate((t_all, new_t)), kind="stable")
+        keep = order if last is None else order[order != 0]  # drop the previous block's sample
+        t_out = np.concatenate((t_all, new_t))[keep]
+        return SampleBlock(
+            self.role,
+            t_out,
+            fill(acc_all)[keep],
+            fill(gyr_all)[keep],
+            None if mag_all is None else fill(mag_all)[keep],
+        )
