@@ -1,4 +1,4 @@
-"""Resampling of every sensor onto one session timeline (slerp for orientations).
+"""Resampling of every sensor onto one session timeline (interpolated orientations).
 
 Sensors sample at their own instants and rates. The session grid is ``t0 + k / rate_hz`` with
 ``t0`` the latest first-sample time over the sensors, so every sensor has data at ``t0``. A
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hipsense.body.frames import slerp
+from hipsense.body.frames import nlerp
 from hipsense.errors import ConfigurationError
 from hipsense.types import AlignedBlock, FloatArray, OrientationBlock
 
@@ -135,10 +135,11 @@ def _interpolate(
     span = b.time_s[j] - t_i
     frac = np.where(span > 0, (t - t_i) / np.where(span > 0, span, 1.0), 0.0)
     frac = np.clip(frac, 0.0, 1.0)
-    quat = slerp(b.quat[i], b.quat[j], frac)
-    f = frac[:, None]
-    gyr = b.gyr[i] * (1 - f) + b.gyr[j] * f
-    acc = b.acc[i] * (1 - f) + b.acc[j] * f
+    quat = nlerp(b.quat[i], b.quat[j], frac)
+    # Raw signals only feed calibration statistics and rest detection: nearest sample.
+    near = np.where(frac < 0.5, i, j)
+    gyr = b.gyr[near]
+    acc = b.acc[near]
     rest = b.rest[i] & b.rest[j]
     hole = (span > max_gap_s) | (t < b.time_s[0])
     if np.any(hole):

@@ -314,29 +314,23 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def _excursions(angle_deg: FloatArray) -> list[tuple[int, int]]:
     """Movements away from the start pose: enter above 25 deg, leave below 10 deg."""
     events: list[tuple[int, int]] = []
-    inside = False
-    start = 0
     above = np.flatnonzero(angle_deg > EXCURSION_ENTER_DEG)
     below = np.flatnonzero(angle_deg < EXCURSION_LEAVE_DEG)
     i = 0
     while True:
-        if not inside:
-            nxt = above[above >= i]
-            if len(nxt) == 0:
-                break
-            # The movement starts where the angle last left the start pose.
-            before = below[below < nxt[0]]
-            start = int(before[-1]) if len(before) else int(nxt[0])
-            i = int(nxt[0])
-            inside = True
-        else:
-            nxt = below[below > i]
-            if len(nxt) == 0:
-                events.append((start, len(angle_deg) - 1))
-                break
-            events.append((start, int(nxt[0])))
-            i = int(nxt[0])
-            inside = False
+        j = int(np.searchsorted(above, i))
+        if j == len(above):
+            break
+        enter = int(above[j])
+        # The movement starts where the angle last left the start pose.
+        b = int(np.searchsorted(below, enter)) - 1
+        start = int(below[b]) if b >= 0 else enter
+        b = int(np.searchsorted(below, enter))
+        if b == len(below):
+            events.append((start, len(angle_deg) - 1))
+            break
+        events.append((start, int(below[b])))
+        i = int(below[b])
     return events
 
 

@@ -25,6 +25,7 @@ from hipsense.body.frames import (
     qconj,
     qmul,
     rot_z,
+    rotate_about_vertical,
     thigh_inclination,
 )
 from hipsense.types import (
@@ -61,7 +62,7 @@ class HipKinematics:
         rate_hz: float,
         realign: bool = True,
         realign_rest_s: float = 1.0,
-        realign_max_pose_deg: float = 8.0,
+        realign_max_pose_deg: float = 10.0,
         realign_max_correction_deg: float = 12.0,
     ) -> None:
         self.calibration = calibration
@@ -77,20 +78,19 @@ class HipKinematics:
         self._rest_run = 0
         self.realignments_: list[tuple[float, dict[str, float]]] = []
 
-    def _segments(self, block: AlignedBlock, roles: list[str], sl: slice) -> dict[str, FloatArray]:
-        return {
-            r: qmul(qmul(self._heading_q[r], block.quat[r][sl]), self._mount_q[r]) for r in roles
-        }
+    def _segments(self, block: AlignedBlock, roles: list[str]) -> dict[str, FloatArray]:
+        """Segment -> heading-aligned earth quaternions (N, 4) per role."""
+        return {r: qmul(qmul(self._heading_q[r], block.quat[r]), self._mount_q[r]) for r in roles}
 
     def process(self, block: AlignedBlock) -> AngleBlock:
         """Angles for every frame of ``block``; NaN where a sensor has no data."""
         n = len(block)
-        seg = self._segments(block, self.roles, slice(None))
-        columns: dict[str, FloatArray] = {}
+        seg = self._segments(block, self.roles)
         thighs = [r for r in self.roles if r != "pelvis"]
-        self._fill(columns, seg, thighs, slice(None), n)
         if self.realign and thighs and n:
-            self._realign(block, seg, columns, thighs)
+            self._realign(block, seg, thighs)
+        columns: dict[str, FloatArray] = {}
+        self._fill(columns, seg, thighs, n)
         return AngleBlock(block.time_s, columns)
 
     def _fill(
@@ -98,67 +98,75 @@ class HipKinematics:
         columns: dict[str, FloatArray],
         seg: dict[str, FloatArray],
         thighs: list[str],
-        sl: slice,
         n: int,
     ) -> None:
-        pelvis = seg["pelvis"][sl]
+        pelvis = seg["pelvis"]
         tilt, obliquity, rotation = pelvis_angles_from_quat(pelvis)
-        q_p_inv = qconj(pelvis)
+        pelvis_inv = qconj(pelvis)
         for role in thighs:
             side = SIDES[role]  # type: ignore[index]
-            thigh = seg[role][sl]
-            flex, abd, rot = hip_angles_from_quat(side, qmul(q_p_inv, thigh))
+            thigh = seg[role]
+            flex, abd, rot = hip_angles_from_quat(side, qmul(pelvis_inv, thigh))
             incl = thigh_inclination(thigh, pelvis)
             for name, val in zip(
                 (*hip_columns(side), thigh_inclination_column(side)),
                 (flex, abd, rot, incl),
                 strict=True,
             ):
-                columns.setdefault(name, np.empty(n))[sl] = np.degrees(val)
+                columns[name] = np.degrees(val)
         for name, val in zip(PELVIS_COLUMNS, (tilt, obliquity, rotation), strict=True):
-            columns.setdefault(name, np.empty(n))[sl] = np.degrees(val)
+            columns[name] = np.degrees(val)
 
-    def _realign(
-        self,
-        block: AlignedBlock,
-        seg: dict[str, FloatArray],
-        columns: dict[str, FloatArray],
-        thighs: list[str],
-    ) -> None:
-        lim = np.degrees(self.realign_max_pose_rad)
+    def _standing(self, block: AlignedBlock, seg: dict[str, FloatArray]) -> np.ndarray:
+        """Still and upright, judged by quantities no heading correction changes."""
         standing = np.ones(len(block), dtype=bool)
+        cos_lim = np.cos(self.realign_max_pose_rad)
         for role in self.roles:
-            gyr_n = np.linalg.norm(block.gyr_rad_s[role], axis=1)
-            acc_dev = np.abs(np.linalg.norm(block.acc_m_s2[role], axis=1) - GRAVITY_M_S2)
+            g = block.gyr_rad_s[role]
+            a = block.acc_m_s2[role]
+            gyr_n = np.sqrt(np.einsum("ij,ij->i", g, g))
+            acc_dev = np.abs(np.sqrt(np.einsum("ij,ij->i", a, a)) - GRAVITY_M_S2)
             standing &= (gyr_n < REST_MAX_GYR_RAD_S) & (acc_dev < REST_MAX_ACC_DEVIATION_M_S2)
-        standing &= np.abs(columns["pelvic_tilt_deg"]) < lim
-        standing &= np.abs(columns["pelvic_obliquity_deg"]) < lim
-        for role in thighs:
-            side = SIDES[role]  # type: ignore[index]
-            standing &= np.abs(columns[thigh_inclination_column(side)]) < lim
-            standing &= np.abs(columns[hip_columns(side)[1]]) < lim
+            # Segment z axis within the pose limit of the vertical (its earth z component).
+            q = seg[role]
+            standing &= 1.0 - 2.0 * (q[:, 1] ** 2 + q[:, 2] ** 2) > cos_lim
+        return standing
+
+    def _realign(self, block: AlignedBlock, seg: dict[str, FloatArray], thighs: list[str]) -> None:
+        """Apply heading corrections at standing-rest triggers (``seg`` updated in place).
+
+        Corrections are rotations about the earth vertical applied on the left, so they do not
+        change the standing test, and every trigger of the block is found in one pass; the
+        segments are then corrected interval by interval in one vectorised product.
+        """
+        standing = self._standing(block, seg)
         # Run length of standing rest at each sample, continuing the previous block's run.
-        run = np.empty(len(standing), dtype=np.int64)
         idx = np.arange(len(standing))
         last_false = np.maximum.accumulate(np.where(~standing, idx, -1))
-        run[:] = idx - last_false
+        run = idx - last_false
         first_break = np.flatnonzero(~standing)
         head = first_break[0] if len(first_break) else len(standing)
         run[:head] += self._rest_run
         run[~standing] = 0
         self._rest_run = int(run[-1])
         triggers = np.flatnonzero(run == self.realign_samples)
+        if len(triggers) == 0:
+            return
+        # Cumulative heading correction per role for each interval [trigger_i + 1, next).
+        total = dict.fromkeys(self.roles, 0.0)
+        per_interval: dict[str, list[float]] = {r: [0.0] for r in self.roles}
         for k in (int(i) for i in triggers):
-            pelvis_heading = heading_rad(seg["pelvis"][k])
+            headings = {r: float(heading_rad(seg[r][k])) + total[r] for r in self.roles}
+            pelvis_heading = headings["pelvis"]
             changes: dict[str, float] = {}
             for role in thighs:
-                delta = float(np.angle(np.exp(1j * (pelvis_heading - heading_rad(seg[role][k])))))
+                delta = float(np.angle(np.exp(1j * (pelvis_heading - headings[role]))))
                 if abs(delta) <= self.realign_max_correction_rad:
                     changes[role] = delta
             # Pelvic rotation restarts from zero in the direction the subject now faces.
             for role in self.roles:
-                turn = -pelvis_heading + changes.get(role, 0.0)
-                self._heading_q[role] = qmul(rot_z(np.asarray(turn)), self._heading_q[role])
+                total[role] += -pelvis_heading + changes.get(role, 0.0)
+                per_interval[role].append(total[role])
             self.realignments_.append(
                 (
                     float(block.time_s[k]),
@@ -166,8 +174,8 @@ class HipKinematics:
                     | {r: float(np.degrees(d)) for r, d in changes.items()},
                 )
             )
-            rest = slice(k + 1, None)
-            later = self._segments(block, self.roles, rest)
-            for role in self.roles:
-                seg[role] = np.concatenate((seg[role][: k + 1], later[role]))
-            self._fill(columns, seg, thighs, rest, len(block))
+        counts = np.diff(np.concatenate(([0], triggers + 1, [len(block)])))
+        for role in self.roles:
+            turn = np.repeat(np.asarray(per_interval[role]), counts)
+            seg[role] = rotate_about_vertical(turn, seg[role])
+            self._heading_q[role] = qmul(rot_z(np.asarray(total[role])), self._heading_q[role])
