@@ -65,3 +65,12 @@ def test_quaternion_helpers_agree():
         F.qmul(F.qconj(mid), np.where(np.sum(q[:-1] * q[1:], 1)[:, None] < 0, -q[1:], q[1:]))
     )
     assert np.allclose(a, b, atol=1e-9)
+
+
+def test_sandwich_matrix_equals_two_products():
+    rng = np.random.default_rng(4)
+    q = F.qnormalize(rng.normal(size=(50, 4)))
+    a, b = F.qnormalize(rng.normal(size=4)), F.qnormalize(rng.normal(size=4))
+    assert np.allclose(q @ F.sandwich_matrix(a, b).T, F.qmul(F.qmul(a, q), b))
+    yaw = rng.uniform(-3, 3, size=50)
+    assert np.allclose(F.rotate_about_vertical(yaw, q), F.qmul(F.rot_z(yaw), q))

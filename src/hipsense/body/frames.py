@@ -56,6 +56,18 @@ def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
     return out
 
 
+def sandwich_matrix(left: FloatArray, right: FloatArray) -> FloatArray:
+    """4x4 matrix ``M`` with ``left * q * right == M @ q`` for constant unit quaternions.
+
+    Applying constant rotations to a long stack of quaternions then costs one matrix product.
+    """
+    pw, px, py, pz = (float(v) for v in left)
+    rw, rx, ry, rz = (float(v) for v in right)
+    lmat = np.array([[pw, -px, -py, -pz], [px, pw, -pz, py], [py, pz, pw, -px], [pz, -py, px, pw]])
+    rmat = np.array([[rw, -rx, -ry, -rz], [rx, rw, rz, -ry], [ry, -rz, rw, rx], [rz, ry, -rx, rw]])
+    return lmat @ rmat
+
+
 def qconj(q: FloatArray) -> FloatArray:
     """Conjugate (the inverse of a unit quaternion)."""
     return np.asarray(q, dtype=float) * np.array([1.0, -1.0, -1.0, -1.0])
