@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/hipsense process recordings/demo_session.csv --out recordings/demo_angles.csv
+	$(BIN)/hipsense serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src simulator tests benchmarks
@@ -24,8 +24,7 @@ test: $(STAMP) lint
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/accuracy.py
-	$(BIN)/python benchmarks/throughput.py
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
