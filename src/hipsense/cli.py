@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hipsense.recording.cli_commands import register as register_recording
 
     register_recording(sub)
+    from hipsense.sensors.ble_cli import register as register_ble
+
+    register_ble(sub)
     return parser
 
 

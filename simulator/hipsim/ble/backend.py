@@ -9,7 +9,7 @@ carrying the radio (bleak instantiates backends itself, with its own arguments).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import uuid as uuid_module
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -156,7 +156,7 @@ class BumbleClient(BaseBleakClient):
         target = hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS)
         try:
             connection = await central.connect(target, timeout=self._timeout)
-        except (core.TimeoutError, asyncio.TimeoutError, TimeoutError):
+        except (core.TimeoutError, TimeoutError):
             raise BleakDeviceNotFoundError(
                 self.address, f"Device with address {self.address} was not found."
             ) from None
@@ -202,10 +202,8 @@ class BumbleClient(BaseBleakClient):
         if connection is None:
             return
         self._closing = True
-        try:
+        with contextlib.suppress(core.BaseBumbleError):
             await connection.disconnect()
-        except core.BaseBumbleError:
-            pass
         self._connection = None
         self._peer = None
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 from bumble import gatt
-from bumble.core import AdvertisingData, UUID
+from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 
 from hipsense.sensors.protocols import movella_dot, open_profile, thingy52, witmotion
@@ -223,7 +223,9 @@ class VirtualSensor:
             acc, gyr = blk.acc_m_s2, blk.gyr_rad_s
         else:
             true_t = sensor_t / (1.0 + drift)
-            acc = np.column_stack([np.interp(true_t, blk.time_s, blk.acc_m_s2[:, j]) for j in range(3)])
+            acc = np.column_stack(
+                [np.interp(true_t, blk.time_s, blk.acc_m_s2[:, j]) for j in range(3)]
+            )
             gyr = np.column_stack(
                 [np.interp(true_t, blk.time_s, blk.gyr_rad_s[:, j]) for j in range(3)]
             )
@@ -332,9 +334,7 @@ class VirtualSensor:
         self.device = make_device(radio.link, self.name, self.address)
         self.device.add_services(self.services())
         self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
-        self.data_characteristic().on(
-            gatt.Characteristic.EVENT_SUBSCRIPTION, self._on_subscription
-        )
+        self.data_characteristic().on(gatt.Characteristic.EVENT_SUBSCRIPTION, self._on_subscription)
         await self.device.power_on()
         if self.powered:
             await self._advertise()
@@ -364,7 +364,8 @@ class VirtualSensor:
         if self.device is None or self.connection is not None or not self.powered:
             return
         await self.device.start_advertising(
-            advertising_data=self.advertising_data(), advertising_interval_min=20.0,
+            advertising_data=self.advertising_data(),
+            advertising_interval_min=20.0,
             advertising_interval_max=20.0,
         )
 
@@ -414,7 +415,9 @@ class VirtualSensor:
         return gatt.Service(BATTERY_SERVICE_UUID, [level])
 
 
-def _char(uuid: str, props: gatt.Characteristic.Properties, read: Any = None, write: Any = None) -> gatt.Characteristic:
+def _char(
+    uuid: str, props: gatt.Characteristic.Properties, read: Any = None, write: Any = None
+) -> gatt.Characteristic:
     permissions = (_READABLE if read is not None else 0) | (_WRITEABLE if write is not None else 0)
     value: Any = gatt.CharacteristicValue(read=read, write=write) if (read or write) else b""
     return gatt.Characteristic(uuid, props, permissions or _READABLE, value)
@@ -441,7 +444,8 @@ class OpenProfileSensor(VirtualSensor):
 
     def services(self) -> list[gatt.Service]:
         control = _char(
-            open_profile.CONTROL_CHAR_UUID, _R.WRITE | _R.WRITE_WITHOUT_RESPONSE,
+            open_profile.CONTROL_CHAR_UUID,
+            _R.WRITE | _R.WRITE_WITHOUT_RESPONSE,
             write=self._on_control,
         )
         status = _char(open_profile.STATUS_CHAR_UUID, _R.READ, read=self._status)
@@ -461,8 +465,11 @@ class OpenProfileSensor(VirtualSensor):
     def _status(self, _connection: Any) -> bytes:
         return open_profile.encode_status(
             open_profile.OpenProfileStatus(
-                open_profile.FORMAT_VERSION, self.started, int(self.rate_hz),
-                round(1e9 / self.rate_hz), int(open_profile.ACC_RANGE_G),
+                open_profile.FORMAT_VERSION,
+                self.started,
+                int(self.rate_hz),
+                round(1e9 / self.rate_hz),
+                int(open_profile.ACC_RANGE_G),
                 int(open_profile.GYR_RANGE_DEG_S),
             )
         )
@@ -582,7 +589,8 @@ class MovellaDotSensor(VirtualSensor):
             [
                 _char(movella_dot.DEVICE_INFO_CHAR_UUID, _R.READ, read=lambda _c: bytes(36)),
                 _char(
-                    movella_dot.DEVICE_CONTROL_CHAR_UUID, _R.READ | _R.WRITE,
+                    movella_dot.DEVICE_CONTROL_CHAR_UUID,
+                    _R.READ | _R.WRITE,
                     read=lambda _c: movella_dot.command_output_rate(self.rate_hz),
                     write=self._on_device_control,
                 ),
@@ -593,9 +601,13 @@ class MovellaDotSensor(VirtualSensor):
             movella_dot.MEASUREMENT_SERVICE_UUID,
             [
                 _char(
-                    movella_dot.CONTROL_CHAR_UUID, _R.READ | _R.WRITE,
-                    read=lambda _c: movella_dot.command_start(self.mode)
-                    if self.started else movella_dot.command_stop(self.mode),
+                    movella_dot.CONTROL_CHAR_UUID,
+                    _R.READ | _R.WRITE,
+                    read=lambda _c: (
+                        movella_dot.command_start(self.mode)
+                        if self.started
+                        else movella_dot.command_stop(self.mode)
+                    ),
                     write=self._on_control,
                 ),
                 *self._payload_chars.values(),
@@ -605,7 +617,8 @@ class MovellaDotSensor(VirtualSensor):
             movella_dot.BATTERY_SERVICE_UUID,
             [
                 _char(
-                    movella_dot.BATTERY_CHAR_UUID, _R.READ | _R.NOTIFY,
+                    movella_dot.BATTERY_CHAR_UUID,
+                    _R.READ | _R.NOTIFY,
                     read=lambda _c: movella_dot.encode_battery(round(self.battery_pct)),
                 )
             ],
@@ -667,8 +680,10 @@ class Thingy52Sensor(VirtualSensor):
             thingy52.MOTION_SERVICE_UUID,
             [
                 _char(
-                    thingy52.CONFIG_CHAR_UUID, _R.READ | _R.WRITE,
-                    read=lambda _c: self._config, write=self._on_config,
+                    thingy52.CONFIG_CHAR_UUID,
+                    _R.READ | _R.WRITE,
+                    read=lambda _c: self._config,
+                    write=self._on_config,
                 ),
                 _char(thingy52.QUATERNION_CHAR_UUID, _R.NOTIFY),
                 self._raw,

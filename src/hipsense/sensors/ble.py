@@ -121,6 +121,13 @@ def map_bleak_error(exc: BaseException, address: str | None = None) -> BleError:
         )
     if isinstance(exc, PermissionError):
         return BlePermissionError(_PERMISSION_HINT)
+    if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
+        # BlueZ is reached over the D-Bus system socket; no socket means no Bluetooth service.
+        return AdapterUnavailableError(
+            "the Bluetooth service is not running (no BlueZ on the D-Bus system bus): start it "
+            "('sudo systemctl start bluetooth'), check an adapter is present ('bluetoothctl "
+            "list'), then retry"
+        )
     text = str(exc)
     lowered = text.lower()
     if any(
@@ -152,8 +159,10 @@ def map_bleak_error(exc: BaseException, address: str | None = None) -> BleError:
         return ConnectionFailedError(
             f"{who}: the adapter is busy with another connection; retry in a few seconds"
         )
+    prefix = f"{who}: " if address else ""
     return ConnectionFailedError(
-        f"{who}: Bluetooth operation failed ({text or type(exc).__name__})"
+        f"{prefix}Bluetooth operation failed ({text or type(exc).__name__}); check that "
+        "Bluetooth is on and the sensor is in range, then retry"
     )
 
 
@@ -242,7 +251,10 @@ async def scan(
     """
     backend = backend or DEFAULT_BACKEND
     try:
-        seen = await BleakScanner.discover(timeout_s, return_adv=True, backend=backend.scanner)
+        # backend=None selects the OS's backend (bleak's stubs do not say None is allowed).
+        seen = await BleakScanner.discover(  # type: ignore[call-overload]
+            timeout_s, return_adv=True, backend=backend.scanner
+        )
     except (BleakError, OSError) as exc:
         raise map_bleak_error(exc) from None
     found = [_found(dev, adv) for dev, adv in seen.values()]
@@ -376,7 +388,9 @@ class BleSession:
                 "no sensors assigned: run 'hipsense scan', then give each sensor a role, e.g. "
                 "--pelvis ADDR --thigh-left ADDR --thigh-right ADDR"
             )
-        self.assignments = {check_role(r): a.upper() for r, a in assignments.items()}
+        self.assignments: dict[str, str] = {
+            check_role(r): a.upper() for r, a in assignments.items()
+        }
         self.requested_rate_hz = rate_hz
         self.backend = backend or DEFAULT_BACKEND
         self.policy = policy or ReconnectPolicy()
