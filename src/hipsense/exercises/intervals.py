@@ -1,0 +1,94 @@
+"""Time intervals from boolean masks, and ranges that were *held*, not swung through.
+
+Small pure functions on one segment's arrays (vectorised numpy); the analyses build on them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+from hipsense.types import FloatArray
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+def sample_period_s(time_s: FloatArray) -> float:
+    """Median sample interval (s); 0.01 s for fewer than two samples."""
+    if len(time_s) < 2:
+        return 0.01
+    return float(np.median(np.diff(time_s)))
+
+
+def intervals(
+    time_s: FloatArray, mask: BoolArray, min_duration_s: float = 0.0, merge_gap_s: float = 0.0
+) -> list[tuple[float, float]]:
+    """Runs of True in ``mask`` as ``(start_s, end_s)``; each sample covers one period.
+
+    Runs separated by less than ``merge_gap_s`` are merged; runs shorter than
+    ``min_duration_s`` are then dropped.
+
+    Examples
+    --------
+    >>> t = np.arange(10) * 0.1
+    >>> intervals(t, t > 0.45)
+    [(0.5, 1.0)]
+    """
+    if len(time_s) == 0 or not mask.any():
+        return []
+    dt = sample_period_s(time_s)
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    starts, stops = edges[::2], edges[1::2] - 1
+    out: list[tuple[float, float]] = []
+    for i, j in zip(starts.tolist(), stops.tolist(), strict=True):
+        start, end = float(time_s[i]), float(time_s[j]) + dt
+        if out and start - out[-1][1] < merge_gap_s:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return [(round(a, 3), round(b, 3)) for a, b in out if b - a >= min_duration_s - 1e-9]
+
+
+def mask_duration_s(time_s: FloatArray, mask: BoolArray) -> float:
+    """Total time (s) where ``mask`` is True (sample count times the sample period)."""
+    return float(np.count_nonzero(mask)) * sample_period_s(time_s)
+
+
+def longest_run_s(time_s: FloatArray, mask: BoolArray) -> float:
+    """Longest continuous run of True (s)."""
+    runs = intervals(time_s, mask)
+    return max((b - a for a, b in runs), default=0.0)
+
+
+def smooth(values: FloatArray, time_s: FloatArray, window_s: float) -> FloatArray:
+    """Centred moving average over ``window_s`` (edges use the nearest values)."""
+    n = round(window_s / sample_period_s(time_s))
+    if n <= 1 or len(values) == 0:
+        return np.asarray(values, dtype=float)
+    return uniform_filter1d(np.asarray(values, dtype=float), n, mode="nearest")
+
+
+def sustained_max(
+    time_s: FloatArray, values: FloatArray, valid: BoolArray, hold_s: float
+) -> tuple[float, float] | None:
+    """Largest value kept for at least ``hold_s`` while ``valid``: ``(value, window start s)``.
+
+    The value is ``max`` over all windows of ``hold_s`` (every sample valid) of the window's
+    ``min``, i.e. a range reached and *held*, never a momentary swing peak. None when no
+    window of valid samples is long enough.
+    """
+    if len(values) == 0:
+        return None
+    n = max(1, round(hold_s / sample_period_s(time_s)))
+    if n > len(values):
+        return None
+    x = np.where(valid, values, -np.inf)
+    # minimum_filter1d centres the window; origin shifts it so out[i] covers i..i+n-1.
+    lows = minimum_filter1d(x, n, mode="constant", cval=-np.inf, origin=-(n // 2))
+    lows = lows[: len(values) - n + 1] if n > 1 else lows
+    best = int(np.argmax(lows))
+    if not np.isfinite(lows[best]):
+        return None
+    return float(lows[best]), float(time_s[best])

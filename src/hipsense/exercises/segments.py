@@ -1,0 +1,97 @@
+"""Marked segments: which exercise ran when, on which side; slicing angles to a segment.
+
+Offline, segments come from a recording's markers or a markers CSV
+(``start_s,end_s,exercise,side``); live, from the markers the user or a protocol adds.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hipsense.errors import InputFormatError
+from hipsense.types import AngleBlock, Marker
+
+ROM_EXERCISES: dict[str, str] = {"active_extension": "active", "passive_extension": "passive"}
+HOLD_EXERCISES: tuple[str, ...] = ("hold_passive", "hold_pails", "hold_rails")
+EXERCISES: tuple[str, ...] = (
+    *ROM_EXERCISES,
+    *HOLD_EXERCISES,
+    "cars",
+    "thomas_test",
+    "hip_lift",
+    "reverse_walking",
+    "sitting",
+)
+ONE_SIDED: frozenset[str] = frozenset((*ROM_EXERCISES, *HOLD_EXERCISES, "cars", "thomas_test"))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A closed exercise window on the session clock (s)."""
+
+    start_s: float
+    end_s: float
+    exercise: str
+    side: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "exercise": self.exercise,
+            "side": self.side,
+        }
+
+
+def segments_from_markers(markers: list[Marker]) -> list[Segment]:
+    """Closed markers of known exercises, in time order (notes and open markers skipped)."""
+    out = [
+        Segment(float(m.start_s), float(m.end_s), m.exercise, m.side or None)
+        for m in markers
+        if m.exercise in EXERCISES and m.end_s is not None and m.end_s > m.start_s
+    ]
+    return sorted(out, key=lambda s: (s.start_s, s.end_s))
+
+
+def read_markers_csv(path: str | Path) -> list[Marker]:
+    """Markers CSV ``start_s,end_s,exercise,side`` (side may be empty) -> markers.
+
+    Raises
+    ------
+    InputFormatError
+        Naming the row when a column is missing, a time is not a number, or the exercise is
+        not one of :data:`EXERCISES` (other labels, e.g. ``note``, are kept but not analysed).
+    """
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        need = {"start_s", "end_s", "exercise"}
+        if reader.fieldnames is None or not need <= set(reader.fieldnames):
+            raise InputFormatError(
+                f"{path}: header must be start_s,end_s,exercise,side (got {reader.fieldnames})"
+            )
+        out: list[Marker] = []
+        for row_no, row in enumerate(reader, start=2):
+            try:
+                start, end = float(row["start_s"]), float(row["end_s"])
+            except (TypeError, ValueError):
+                raise InputFormatError(
+                    f"{path}:{row_no}: start_s/end_s must be numbers in seconds"
+                ) from None
+            if not end > start:
+                raise InputFormatError(f"{path}:{row_no}: end_s must be after start_s")
+            side = (row.get("side") or "").strip() or None
+            if side not in (None, "left", "right"):
+                raise InputFormatError(f"{path}:{row_no}: side must be left, right or empty")
+            out.append(Marker(start, end, row["exercise"].strip(), side))
+    return out
+
+
+def slice_block(angles: AngleBlock, start_s: float, end_s: float) -> AngleBlock:
+    """Frames with ``start_s <= t < end_s`` (views)."""
+    i, j = np.searchsorted(angles.time_s, (start_s, end_s), side="left")
+    return AngleBlock(angles.time_s[i:j], {k: v[i:j] for k, v in angles.columns.items()})

@@ -1,0 +1,146 @@
+"""Run every analysis on the marked segments of a session: the batch entry point.
+
+``analyze_session(angles, markers)`` -> :class:`SessionAnalysis` (``to_dict`` is what
+``hipsense analyze --json`` prints). The live analyzer calls :func:`analyze_segment` on the
+same frames when a segment closes, so live and batch results are identical.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hipsense.exercises.bridge import analyze_bridge
+from hipsense.exercises.cars import analyze_cars
+from hipsense.exercises.gait import analyze_gait
+from hipsense.exercises.holds import analyze_hold, summarize_holds
+from hipsense.exercises.protocols import AnalysisConfig
+from hipsense.exercises.rom import analyze_range, gaps
+from hipsense.exercises.schema import (
+    SCHEMA_VERSION,
+    HoldResult,
+    RangeResult,
+    Result,
+    SessionAnalysis,
+)
+from hipsense.exercises.segments import (
+    HOLD_EXERCISES,
+    ONE_SIDED,
+    ROM_EXERCISES,
+    Segment,
+    segments_from_markers,
+    slice_block,
+)
+from hipsense.exercises.sitting import analyze_sitting
+from hipsense.exercises.thomas import analyze_thomas
+from hipsense.types import AngleBlock, Marker, hip_columns
+
+MIN_SEGMENT_FRAMES = 5
+
+
+def available_sides(angles: AngleBlock) -> list[str]:
+    """Sides whose hip columns are present."""
+    return [s for s in ("left", "right") if hip_columns(s)[0] in angles.columns]
+
+
+def contraction_windows(segments: list[Segment], side: str | None) -> list[tuple[float, float]]:
+    """PAILs/RAILs windows of a side: active contractions that never count as passive range."""
+    return [
+        (s.start_s, s.end_s)
+        for s in segments
+        if s.exercise in ("hold_pails", "hold_rails") and (s.side in (None, side) or side is None)
+    ]
+
+
+def analyze_segment(
+    angles: AngleBlock,
+    segment: Segment,
+    config: AnalysisConfig | None = None,
+    others: list[Segment] | None = None,
+) -> list[Result]:
+    """Results of one segment (``angles`` may be the whole session; it is sliced here).
+
+    One-sided exercises without a side are analysed for every instrumented side. ``others``
+    are the session's other segments: PAILs/RAILs inside a passive position are excluded
+    from its passive range.
+    """
+    config = config or AnalysisConfig()
+    block = slice_block(angles, segment.start_s, segment.end_s)
+    if len(block) < MIN_SEGMENT_FRAMES:
+        return []
+    ex = segment.exercise
+    sides = [segment.side] if segment.side else available_sides(block)
+    sides = [s for s in sides if s in available_sides(block)]
+    out: list[Result] = []
+    if ex in ONE_SIDED:
+        for side in sides:
+            if ex in ROM_EXERCISES:
+                skip = contraction_windows(others or [], side) if ex == "passive_extension" else []
+                out.append(analyze_range(block, side, ex, config, skip))
+            elif ex in HOLD_EXERCISES:
+                out.append(analyze_hold(block, side, ex, config.protocol, config))
+            elif ex == "cars":
+                out.append(analyze_cars(block, side, config))
+            elif ex == "thomas_test":
+                out.append(analyze_thomas(block, side, config))
+    elif ex == "hip_lift":
+        out.append(analyze_bridge(block, config))
+    elif ex == "reverse_walking":
+        out.append(analyze_gait(block, config))
+    elif ex == "sitting":
+        out.append(analyze_sitting(block, config))
+    return out
+
+
+def analyze_session(
+    angles: AngleBlock,
+    markers: list[Marker],
+    config: AnalysisConfig | None = None,
+    whole_session_sitting: bool = True,
+) -> SessionAnalysis:
+    """Every analysis on every marked segment of a session, plus gaps and hold compliance.
+
+    Parameters
+    ----------
+    angles : the session's calibrated angles.
+    markers : exercise markers (unknown labels and open markers are ignored).
+    config : thresholds and the hold protocol.
+    whole_session_sitting : also report sitting exposure over the whole session (automatic,
+        no marker needed).
+
+    Examples
+    --------
+    >>> analysis = analyze_session(result.angles, markers)  # doctest: +SKIP
+    >>> analysis.to_dict()["gaps"]  # doctest: +SKIP
+    """
+    config = config or AnalysisConfig()
+    segments = segments_from_markers(markers)
+    results: list[Result] = []
+    warnings: list[str] = []
+    t = angles.time_s
+    for seg in segments:
+        if len(t) == 0 or seg.end_s <= t[0] or seg.start_s >= t[-1]:
+            warnings.append(
+                f"{seg.exercise} {seg.start_s:.1f}-{seg.end_s:.1f} s has no calibrated angles"
+            )
+            continue
+        results.extend(analyze_segment(angles, seg, config, segments))
+    if whole_session_sitting and len(t):
+        whole = analyze_sitting(angles, config)
+        whole.kind = "sitting_session"
+        results.append(whole)
+    ranges = [r for r in results if isinstance(r, RangeResult)]
+    holds = [r for r in results if isinstance(r, HoldResult)]
+    summary = None
+    if holds:
+        sides = sorted({h.side for h in holds if h.side})
+        summary = summarize_holds(holds, config.protocol, sides).to_dict()
+    dicts: list[dict[str, Any]] = [r.to_dict() for r in results]
+    return SessionAnalysis(
+        schema_version=SCHEMA_VERSION,
+        duration_s=float(t[-1] - t[0]) if len(t) > 1 else 0.0,
+        segments=[s.to_dict() for s in segments],
+        results=dicts,
+        gaps=[g.to_dict() for g in gaps(ranges, config)] if ranges else [],
+        hold_summary=summary,
+        warnings=warnings,
+    )
