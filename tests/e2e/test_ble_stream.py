@@ -79,7 +79,7 @@ def _simulate(seed: int, duration_s: float = 60.0):
 
 async def test_mixed_vendors_match_direct_pipeline_without_loss():
     sim = _simulate(3)
-    samples, events, status, radio = await stream_over_ble(sim)
+    samples, events, status, _radio = await stream_over_ble(sim)
     # No sample lost: every sample of the session arrived, in order, once.
     for role, block in samples.items():
         assert len(block) == len(sim.samples[role]), role

@@ -203,7 +203,7 @@ class VirtualSensor:
         """Every sample of the session has been measured (never when looping)."""
         if self.loop or self.samples is None:
             return self.samples is None
-        return self._next >= len(self.samples)
+        return self._next >= len(self._timeline().sensor_time_s)
 
     def _timeline(self) -> _Timeline:
         tl = self._timelines.get(self.rate_hz)
@@ -274,7 +274,7 @@ class VirtualSensor:
             await self._lose_link(t)
         due = self._due_count(t)
         if not self.loop and self.samples is not None:
-            due = min(due, len(self.samples))
+            due = min(due, len(self._timeline().sensor_time_s))
         self.counters.samples_measured = max(self.counters.samples_measured, due)
         if not self.streaming:
             self._next = max(self._next, due)
