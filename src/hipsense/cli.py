@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hipsense.sensors.ble_cli import register as register_ble
 
     register_ble(sub)
+    from hipsense.exercises.cli import register as register_exercises
+
+    register_exercises(sub)
     return parser
 
 

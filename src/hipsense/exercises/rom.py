@@ -158,10 +158,14 @@ def classify_gap(
     if active_deg is None or passive_deg is None:
         missing = [n for n, v in (("active", active_deg), ("passive", passive_deg)) if v is None]
         return GapResult(
-            side, active_deg, passive_deg, None, "incomplete",
+            side,
+            active_deg,
+            passive_deg,
+            None,
+            "incomplete",
             f"no valid {' and '.join(missing)} range for the {side} hip: record "
             f"{' and '.join(missing)} extension with the pelvis steady",
-        )  # fmt: skip
+        )
     gap = passive_deg - active_deg
     if passive_deg < lo:
         cls = "passive_restricted"

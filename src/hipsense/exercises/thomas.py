@@ -54,9 +54,18 @@ def analyze_thomas(
     t1 = float(t[-1]) if len(t) else 0.0
     if i is None:
         return ThomasResult(
-            side, t0, t1, None, None, None, None, None, None, False,
+            side,
+            t0,
+            t1,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            False,
             f"the thigh never rested for {MIN_SETTLED_S:g} s; {KNEE_NOTE}",
-        )  # fmt: skip
+        )
     below = float(np.median(wrap_deg(90.0 - incl[i:])))
     flex, abd, _ = (column(angles, c) for c in hip_columns(side))
     tilt = column(angles, TILT)[i:]
