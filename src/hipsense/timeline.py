@@ -128,13 +128,13 @@ def _interpolate(
 ) -> tuple[FloatArray, FloatArray, FloatArray, np.ndarray, int]:
     """Values of one sensor at grid times ``t`` (all within its buffered span)."""
     n = len(b.time_s)
-    i = np.searchsorted(b.time_s, t, side="right") - 1
-    i = np.clip(i, 0, n - 1)
+    i = np.maximum(np.searchsorted(b.time_s, t, side="right") - 1, 0)
     j = np.minimum(i + 1, n - 1)
     t_i = b.time_s[i]
     span = b.time_s[j] - t_i
-    frac = np.where(span > 0, (t - t_i) / np.where(span > 0, span, 1.0), 0.0)
-    frac = np.clip(frac, 0.0, 1.0)
+    # Grid points lie within [t_i, t_j] (or on t_i when i is the last sample): frac in [0, 1].
+    frac = np.divide(t - t_i, span, out=np.zeros(len(t)), where=span > 0)
+    np.minimum(np.maximum(frac, 0.0, out=frac), 1.0, out=frac)
     quat = nlerp(b.quat[i], b.quat[j], frac)
     # Raw signals only feed calibration statistics and rest detection: nearest sample.
     near = np.where(frac < 0.5, i, j)

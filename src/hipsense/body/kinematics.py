@@ -26,6 +26,7 @@ from hipsense.body.frames import (
     qmul,
     rot_z,
     rotate_about_vertical,
+    sandwich_matrix,
     thigh_inclination,
 )
 from hipsense.types import (
@@ -80,7 +81,10 @@ class HipKinematics:
 
     def _segments(self, block: AlignedBlock, roles: list[str]) -> dict[str, FloatArray]:
         """Segment -> heading-aligned earth quaternions (N, 4) per role."""
-        return {r: qmul(qmul(self._heading_q[r], block.quat[r]), self._mount_q[r]) for r in roles}
+        return {
+            r: block.quat[r] @ sandwich_matrix(self._heading_q[r], self._mount_q[r]).T
+            for r in roles
+        }
 
     def process(self, block: AlignedBlock) -> AngleBlock:
         """Angles for every frame of ``block``; NaN where a sensor has no data."""
