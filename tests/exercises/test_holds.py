@@ -127,3 +127,33 @@ def test_live_analyzer_equals_batch_analysis(subject):
     small = run(split(angles, np.array([5])), open_markers=True)
     small_results = [e for e in small if e["kind"] in ("rom", "hold")]
     assert sorted(map(str, map(strip, small_results))) == sorted(map(str, expected))
+
+
+def test_live_analyzer_polls_markers_of_a_live_session(subject):
+    _session, angles, markers = subject("within_norms", 3)
+    batch = analyze_session(angles, markers, whole_session_sitting=False).to_dict()
+    shown: list[Marker] = []  # what a LiveSession's marker deque would hold
+    analyzer = ExerciseAnalyzer(markers=lambda: list(shown))
+    events = []
+    for b in split(angles, np.array([10])):
+        t1 = b.time_s[-1]
+        for mk in markers:
+            live = next(
+                (
+                    m
+                    for m in shown
+                    if m.start_s == mk.start_s and m.exercise == mk.exercise and m.side == mk.side
+                ),
+                None,
+            )
+            if live is None and mk.start_s <= t1:
+                shown.append(Marker(mk.start_s, None, mk.exercise, mk.side))
+            elif live is not None and live.end_s is None and mk.end_s <= t1:
+                live.end_s = mk.end_s  # the route closes the same object and re-announces it
+                shown.append(live)
+        events.extend(analyzer.process(b))
+    rom = [e for e in events if e["kind"] == "rom"]
+    assert len(rom) == len([r for r in batch["results"] if r["kind"] == "rom"])
+    assert any(e["kind"] == "hold_complete" for e in events) or any(
+        e["kind"] == "hold" for e in events
+    )

@@ -3,7 +3,7 @@
 Each step of a leg shows as one peak of its hip extension (a local minimum of flexion with a
 prominence of at least ``step_prominence_deg``). Cadence counts both legs' steps over the
 time between the first and last. The asymmetry index is ``100 (L - R) / (0.5 (L + R))`` of the
-mean peak extension (the symmetry index of Robinson et al. 1987; 0 = symmetric).
+mean peak extension (the symmetry index as used by Herzog et al. 1989; 0 = symmetric).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ the result dicts of :mod:`hipsense.exercises.schema` (``rom``, ``gap``, ``hold``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,9 @@ class ExerciseAnalyzer:
     Parameters
     ----------
     config : thresholds and the hold protocol.
+    markers : optional callable returning the session's current markers, polled on every
+        block (e.g. ``lambda: list(live_session.markers)``), so no explicit ``add_marker`` calls
+        are needed; re-announced markers are recognised and closed segments stay closed.
 
     Examples
     --------
@@ -54,8 +58,14 @@ class ExerciseAnalyzer:
     >>> events = analyzer.process(angle_block)  # doctest: +SKIP
     """
 
-    def __init__(self, config: AnalysisConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: AnalysisConfig | None = None,
+        markers: Callable[[], Iterable[Marker]] | None = None,
+    ) -> None:
         self.config = config or AnalysisConfig()
+        self.markers = markers
+        self._finished: set[tuple[float, str, str | None]] = set()
         self._open: list[_Open] = []
         self._closed: list[Segment] = []
         self._parts: list[AngleBlock] = []
@@ -66,6 +76,8 @@ class ExerciseAnalyzer:
     def add_marker(self, marker: Marker) -> None:
         """Open, close or register a segment (markers of other kinds are ignored)."""
         if marker.exercise not in EXERCISES:
+            return
+        if (round(marker.start_s, 6), marker.exercise, marker.side) in self._finished:
             return
         for seg in self._open:
             if (
@@ -85,6 +97,9 @@ class ExerciseAnalyzer:
 
     def process(self, angles: AngleBlock) -> list[dict[str, Any]]:
         """Events caused by a block of calibrated angles (any size)."""
+        if self.markers is not None:
+            for marker in self.markers():
+                self.add_marker(marker)
         if len(angles) == 0:
             return []
         self._parts.append(angles)
@@ -120,6 +135,7 @@ class ExerciseAnalyzer:
         assert seg.end_s is not None
         segment = Segment(seg.start_s, seg.end_s, seg.exercise, seg.side)
         self._closed.append(segment)
+        self._finished.add((round(seg.start_s, 6), seg.exercise, seg.side))
         out: list[dict[str, Any]] = []
         for result in analyze_segment(buffer, segment, self.config, self._closed):
             d = result.to_dict()
