@@ -78,7 +78,12 @@ class Recorder(Protocol):
     """A consumer of every item, written from a worker thread (never on the event loop)."""
 
     def write_batch(self, batch: list[tuple[str, Any]]) -> None:
-        """Write items ``(kind, obj)``; kind is samples, raw, angles, event, marker."""
+        """Write items ``(kind, obj)``.
+
+        Kinds: ``samples`` (SampleBlock), ``raw`` (RawNotification), ``angles`` (AngleBlock),
+        ``event`` (the JSON message sent to clients), ``marker`` (Marker), ``calibration``
+        (Calibration).
+        """
         ...
 
 
@@ -795,7 +800,7 @@ class LiveSession:
         self._calibration_event()
         if len(flushed) and not had_frames:
             self._publish_angles(flushed, time.time_ns())
-        self._record("calibration", calibration.to_dict())
+        self._record("calibration", calibration)
 
     @staticmethod
     def _calibrate(
@@ -847,6 +852,18 @@ class LiveSession:
         self.markers.append(marker)
         self._record("marker", marker)
         return self._event("marker", {"marker": marker_dict(marker)})
+
+    def session_start_ns(self) -> int | None:
+        """Host ``time.monotonic_ns()`` at session time 0 when the source knows it (BLE).
+
+        Raw notifications carry host receive times; a replay needs this to put them on the
+        session clock again.
+        """
+        for owner in (self.source, getattr(self.source, "session", None)):
+            value = getattr(owner, "session_start_ns", None)
+            if isinstance(value, int):
+                return value
+        return None
 
     def hello(self) -> dict[str, Any]:
         """First message to a new client: what the stream contains."""

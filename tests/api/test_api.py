@@ -98,20 +98,20 @@ def test_session_record_list_get_report_delete(client: TestClient) -> None:
     wait_for(client, "/api/calibration", lambda b: b["step"] == "done")
     r = client.post("/api/sessions", json={"name": "demo-1", "note": "first"})
     assert r.status_code == 201, r.text
+    assert r.json()["recording"]
     assert client.post("/api/sessions", json={"name": "demo-2"}).status_code == 409
     client.post("/api/markers", json={"text": "during recording"})
     time.sleep(0.5)
+    assert client.get("/api/health").json()["recording"] == "demo-1"
     stopped = client.post("/api/sessions/stop").json()
-    assert stopped["frames"] > 50
-    assert {"samples.csv", "angles.csv", "session.json"} <= set(stopped["files"])
+    assert stopped["frames"] > 50 and not stopped["recording"]
+    assert stopped["download_url"] == "/api/recordings/demo-1"
     detail = client.get("/api/sessions/demo-1").json()
     assert any(m["text"] == "during recording" for m in detail["marker_list"])
     assert detail["calibration"]["quality_score"] > 60
     assert [s["name"] for s in client.get("/api/sessions").json()] == ["demo-1"]
     report = client.get("/api/sessions/demo-1/report")
-    assert report.status_code == 200 and "hip_flexion_left_deg" in report.text
-    csv = client.get("/api/sessions/demo-1/files/angles.csv")
-    assert csv.text.startswith("time_s,")
+    assert report.status_code == 200 and "demo-1" in report.text
     assert client.delete("/api/sessions/demo-1").json()["ok"]
     assert client.get("/api/sessions/demo-1").status_code == 404
 
@@ -147,7 +147,9 @@ def test_path_escape_rejected(client: TestClient) -> None:
     assert r.status_code == 422
     r = client.get("/api/recordings/..%2F..%2Fetc%2Fpasswd")
     assert r.status_code in (400, 404)
-    r = client.get("/api/sessions/ok/files/..%2Fsession.json")
+    r = client.get("/api/recordings/..%2Fsessions.sqlite3/export")
+    assert r.status_code in (400, 404)
+    r = client.delete("/api/sessions/.sessions")
     assert r.status_code in (400, 404)
 
 

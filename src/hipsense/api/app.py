@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,22 +58,33 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        live = LiveSession(
-            source_factory(),
-            client_queue=settings.client_queue,
-            auto_calibrate=auto_calibrate,
-            analyzers=analyzer_list,
+        def make_live(source: LiveSource, calibrate: bool) -> LiveSession:
+            return LiveSession(
+                source,
+                client_queue=settings.client_queue,
+                auto_calibrate=calibrate,
+                analyzers=analyzer_list,
+            )
+
+        store = await asyncio.to_thread(SessionStore, settings.data_dir)
+        service = Service(
+            settings,
+            make_live(source_factory(), auto_calibrate),
+            store,
+            make_live=make_live,
+            default_source=(source_factory, auto_calibrate),
         )
-        service = Service(settings, live, SessionStore(settings.data_dir))
         app.state.service = service
-        await live.start()
+        await service.live.start()
         try:
             yield
         finally:
-            if service.recording_feed is not None and service.store.active is not None:
-                await live.remove_recorder(service.recording_feed)
-                service.store.active.finish()
-            await live.stop()
+            recorder = service.store.active
+            if service.recording_feed is not None and recorder is not None:
+                await service.live.remove_recorder(service.recording_feed)
+                await asyncio.to_thread(service.store.finish, recorder)
+            await service.live.stop()
+            store.close()
 
     app = FastAPI(
         title="hipsense local service",

@@ -54,7 +54,7 @@ async def health(service: ServiceDep) -> dict[str, Any]:
         "time_s": stats["time_s"],
         "clients": stats["clients"],
         "clients_dropped": sum(stats["client_dropped"]),
-        "recording": None if active is None else active.meta["name"],
+        "recording": None if active is None else active.name,
         "uptime_s": stats["uptime_s"],
     }
 

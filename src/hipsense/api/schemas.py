@@ -96,34 +96,44 @@ class MarkerOut(BaseModel):
 
 
 class SessionStart(BaseModel):
-    """Start recording the live stream into a named session."""
+    """Start recording the live stream into a named session (one ``.hsr`` recording)."""
 
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, pattern=NAME_PATTERN, description="default: date and time")
     note: str = Field("", max_length=2000)
+    subject: str = Field("", max_length=200, description="pseudonym of the person measured")
 
 
 class SessionSummary(BaseModel):
-    """A recorded session."""
+    """A recorded session (one recording in the data directory)."""
 
     name: str
-    started_at: str
+    started_at: str = Field(description="ISO 8601 UTC time the recording started")
+    subject: str
     note: str
     recording: bool
     duration_s: float
     frames: int
     markers: int
+    exercises: list[str]
     source: str
+    sensors: list[dict[str, Any]]
+    file_bytes: int
+    damaged: bool
     report_url: str
-    files: list[str]
+    download_url: str
 
 
 class SessionDetail(SessionSummary):
-    """A recorded session with markers, calibration and protocols."""
+    """A recorded session with its markers, calibration, protocols and summary."""
 
     marker_list: list[MarkerOut]
     calibration: dict[str, Any] | None
     protocols: list[dict[str, Any]]
+    summary: dict[str, Any]
+    software_version: str
+    damage: str
+    export_urls: dict[str, str]
 
 
 class ProtocolStart(BaseModel):
@@ -165,12 +175,38 @@ class Results(BaseModel):
 
 
 class RecordingInfo(BaseModel):
-    """A recording file in the data directory."""
+    """A recording (``.hsr`` file) in the data directory."""
 
     name: str
+    file: str
     size_bytes: int
     modified: str
+    created_utc: str
+    subject: str
+    duration_s: float
+    exercises: list[str]
+    damaged: bool
     download_url: str
+    export_urls: dict[str, str]
+
+
+class ReplayStart(BaseModel):
+    """Replay a recording of the data directory in place of the live source."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    speed: float = Field(1.0, gt=0, le=100)
+
+
+class ReplayStatus(BaseModel):
+    """What the service is playing."""
+
+    source: str
+    replaying: str | None = Field(description="recording replayed from the data directory")
+    running: bool
+    paused: bool | None
+    position_s: float | None
+    duration_s: float | None
 
 
 class ReplaySeek(BaseModel):

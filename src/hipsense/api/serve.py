@@ -19,32 +19,36 @@ SOURCES = ("sim", "ble", "replay")
 
 def make_source(args: argparse.Namespace) -> tuple[LiveSource, bool]:
     """The live source chosen on the command line, and whether to auto-calibrate."""
+    replay_file = getattr(args, "file", None) or args.replay
+    if args.source is None:
+        args.source = "replay" if replay_file else "sim"
+    if replay_file and args.source != "replay":
+        raise ConfigurationError(
+            f"{replay_file}: a recording is only played with --source replay (or no --source)"
+        )
     if args.source == "sim":
         from hipsense.sources.simulated import SimulatedSource, simulate_demo
 
         print(f"simulating the demo session ({args.exercise})...", file=sys.stderr)
         return SimulatedSource(simulate_demo(args.exercise, args.seed), speed=args.speed), True
     if args.source == "replay":
-        if not args.replay:
-            raise ConfigurationError("--source replay needs --replay FILE (a hipsense recording)")
-        if not Path(args.replay).is_file():
-            raise ConfigurationError(f"{args.replay}: no such recording file")
-        try:
-            from hipsense.recording.replay import ReplaySource
-        except ImportError:
+        if not replay_file:
             raise ConfigurationError(
-                "replaying recordings is not available in this build yet (hipsense.recording "
-                "has no ReplaySource); use --source sim"
-            ) from None
-        return ReplayLiveSource(ReplaySource(args.replay, speed=args.speed)), True
+                "--source replay needs a recording: hipsense serve --source replay FILE.hsr"
+            )
+        if not Path(replay_file).is_file():
+            raise ConfigurationError(f"{replay_file}: no such recording file")
+        from hipsense.recording.replay import ReplaySource
+
+        return ReplayLiveSource(ReplaySource(replay_file, speed=args.speed)), True
     try:
-        from hipsense.sensors.ble import BleSource  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+        from hipsense.sensors.ble_source import BleSource
+    except ImportError as exc:
         raise ConfigurationError(
-            "the BLE source is not available in this build yet (hipsense.sensors.ble is "
-            "missing); use --source sim to try the dashboard with simulated sensors"
+            f"the BLE source cannot start ({exc}); install hipsense with its BLE extra "
+            "(bleak), or use --source sim to try the dashboard with simulated sensors"
         ) from None
-    ble: Any = BleSource()  # pragma: no cover - not written yet
+    ble: Any = BleSource()  # yields RawNotification and SampleBlock lists: a LiveSource
     return ble, False
 
 
@@ -61,6 +65,14 @@ class ReplayLiveSource:
         rates: dict[str, float] = dict(replay.info.rates_hz)
         self.roles: list[str] = [r for r in ROLES if r in rates]
         self.rate_hz: dict[str, float] = {r: float(rates[r]) for r in self.roles}
+
+    def devices(self) -> list[dict[str, Any]]:
+        """The recorded sensors (role, protocol, address) from the recording's metadata."""
+        return [
+            {"role": s.role, "protocol": s.protocol, "address": s.address}
+            for s in self.replay.info.metadata.sensors
+            if s.role in self.roles
+        ]
 
     def stream(self) -> AsyncIterator[list[SourceItem]]:
         """The replay's items, paced."""
@@ -114,8 +126,16 @@ def register(sub: Any) -> None:
         description="Serve the live dashboard and API. With --source sim (default) simulated "
         "sensors play a calibration routine and exercises in real time, looping.",
     )
-    p.add_argument("--source", choices=SOURCES, default="sim", help="where samples come from")
-    p.add_argument("--replay", metavar="FILE", help="recording to replay (--source replay)")
+    p.add_argument(
+        "file", nargs="?", metavar="FILE", help="recording (.hsr) to replay (--source replay)"
+    )
+    p.add_argument(
+        "--source",
+        choices=SOURCES,
+        default=None,
+        help="where samples come from (default: replay when FILE is given, else sim)",
+    )
+    p.add_argument("--replay", metavar="FILE", help=argparse.SUPPRESS)  # older spelling of FILE
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from fastapi import Request, WebSocket
 
 from hipsense.api.sessions import SessionStore
 from hipsense.live import LiveSession, RecorderFeed
+from hipsense.sources import LiveSource
 
 
 @dataclass
@@ -36,13 +38,33 @@ class ServiceSettings:
 
 @dataclass
 class Service:
-    """Shared state of one running service."""
+    """Shared state of one running service.
+
+    ``make_live(source, auto_calibrate)`` builds a live session with the service's settings
+    and analyzers; ``replaying`` names the data-directory recording that replaced the
+    configured source (None: the configured source is playing).
+    """
 
     settings: ServiceSettings
     live: LiveSession
     store: SessionStore
+    make_live: Callable[[LiveSource, bool], LiveSession] | None = None
+    default_source: tuple[Callable[[], LiveSource], bool] | None = None
     protocols: list[dict[str, Any]] = field(default_factory=list)
     recording_feed: RecorderFeed | None = None
+    replaying: str | None = None
+
+    async def switch_source(
+        self, source: LiveSource, auto_calibrate: bool, replaying: str | None
+    ) -> None:
+        """Stop the live session and start a new one on ``source`` (nothing may record)."""
+        if self.make_live is None:
+            raise RuntimeError("this service cannot change its source")
+        await self.live.stop()
+        self.live = self.make_live(source, auto_calibrate)
+        self.protocols.clear()
+        self.replaying = replaying
+        await self.live.start()
 
 
 async def get_service(request: Request) -> Service:

@@ -1,24 +1,26 @@
-"""Recorded sessions in the data directory: one folder per session, written while live.
+"""Recorded sessions: one ``.hsr`` recording per session, listed by the SQLite session index.
 
 ::
 
-    <data-dir>/sessions/<name>/session.json   metadata, markers, calibration, protocols
-                              samples.csv    raw samples (generic CSV, ``hipsense process``)
-                              angles.csv     time_s + angle columns (degrees)
-                              events.jsonl   sensor, calibration, marker and analysis events
+    <data-dir>/recordings/<name>.hsr    the session (RecordingWriter: append-only, crash-safe)
+    <data-dir>/sessions.sqlite3         the index (SessionIndex; rebuilt from the files if lost)
+    <data-dir>/exports/<name>/...       CSV / OpenSim exports made for downloads
 
-Names are checked against a strict pattern and resolved inside the data directory, so a
-request can never read or delete anything else.
+A recording holds the raw notification bytes with their host receive times when the source
+delivers them, the decoded samples, the user's and the protocols' markers, every calibration,
+the sensor events and, when it ends, a summary (frames, angle ranges, analyzer results).
+Session time in the file starts at 0 when the recording starts; the live session time of
+that instant is kept in the metadata (``extra["live_time_offset_s"]``).
+
+Names are checked (a strict pattern for new sessions, :func:`check_name` for lookups) and
+resolved inside the data directory, so a request can never read or delete anything else.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
 import threading
-import time
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +28,17 @@ from typing import Any
 import numpy as np
 
 from hipsense.api.errors import ApiError
-from hipsense.live import marker_dict
-from hipsense.types import AngleBlock, Marker, SampleBlock
+from hipsense.body.calibration import Calibration
+from hipsense.errors import ConfigurationError, InputFormatError
+from hipsense.live import LiveSession, marker_dict
+from hipsense.recording.format import SUFFIX, RecordType, SensorInfo, SessionMetadata
+from hipsense.recording.index import INDEX_FILE, SessionIndex, SessionSummary, check_name
+from hipsense.recording.reader import RecordingReader
+from hipsense.recording.writer import RecordingWriter
+from hipsense.types import AngleBlock, Marker, RawNotification, SampleBlock, SensorEvent
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SAMPLE_HEADER = "time_s,role,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n"
+MAX_ANALYSIS_EVENTS = 1000
 
 
 def safe_child(root: Path, name: str, what: str = "session") -> Path:
@@ -47,167 +55,341 @@ def safe_child(root: Path, name: str, what: str = "session") -> Path:
     return path
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False))
-    os.replace(tmp, path)
+def _shift_calibration(calibration: Calibration, t0_s: float) -> Calibration:
+    static, functional = calibration.static_window_s, calibration.functional_window_s
+    return replace(
+        calibration,
+        static_window_s=(static[0] - t0_s, static[1] - t0_s),
+        functional_window_s=(functional[0] - t0_s, functional[1] - t0_s),
+    )
 
 
 class SessionRecorder:
-    """Writes one session folder; :meth:`write_batch` runs in a worker thread."""
+    """Write one session's ``.hsr`` file; :meth:`write_batch` runs in the recorder thread.
 
-    def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
-        self.folder = folder
-        self.meta = meta
+    Parameters
+    ----------
+    path : the new recording file (refused if it exists).
+    metadata : session metadata (sensors, source, ``session_start_ns`` of the recording).
+    t0_s : live session time at which the recording starts; it becomes time 0 in the file.
+    note : the user's note, kept in the summary too.
+
+    Samples and raw notifications go to the writer as they come (no per-sample Python); angle
+    blocks are only counted and their ranges kept for the summary, since a replay of the
+    recording gives the same angles.
+    """
+
+    def __init__(
+        self, path: Path, metadata: SessionMetadata, t0_s: float = 0.0, note: str = ""
+    ) -> None:
+        self.path = path
+        self.name = path.stem
+        self.note = note
+        self.t0_s = float(t0_s)
+        self.started_at = datetime.now().isoformat(timespec="seconds")
+        self.source = metadata.source
+        self.writer = RecordingWriter(path, metadata)
         self._lock = threading.Lock()
-        self._angle_columns: list[str] | None = None
-        self._last_meta_write = 0.0
-        folder.mkdir(parents=True, exist_ok=False)
-        (folder / "samples.csv").write_text(SAMPLE_HEADER)
-        self._save_meta()
+        self.samples: dict[str, int] = {}
+        self.raw_notifications = 0
+        self.frames = 0
+        self.last_time_s = 0.0
+        self.markers: list[dict[str, Any]] = []
+        self.calibration: dict[str, Any] | None = None
+        self.protocols: list[dict[str, Any]] = []
+        self.analysis: list[dict[str, Any]] = []
+        self.sensor_events = 0
+        self._ranges: dict[str, list[float]] = {}
 
-    def _save_meta(self) -> None:
-        _write_json_atomic(self.folder / "session.json", self.meta)
-        self._last_meta_write = time.monotonic()
+    # --- items from the live session -----------------------------------------------------
 
     def write_batch(self, batch: list[tuple[str, Any]]) -> None:
-        """Append items of kinds samples, angles, event, marker, calibration, raw."""
+        """Write items ``(kind, obj)``: samples, raw, angles, event, marker, calibration."""
         with self._lock:
-            samples: list[SampleBlock] = []
-            angles: list[AngleBlock] = []
-            events: list[str] = []
             for kind, obj in batch:
-                if kind == "samples":
-                    samples.append(obj)
-                elif kind == "angles":
-                    angles.append(obj)
-                elif kind == "event":
-                    events.append(json.dumps(obj, allow_nan=False))
+                if kind == "samples" and isinstance(obj, SampleBlock):
+                    self._add_samples(obj)
+                elif kind == "raw" and isinstance(obj, RawNotification):
+                    self.writer.add_raw(obj)
+                    self.raw_notifications += 1
+                elif kind == "angles" and isinstance(obj, AngleBlock):
+                    self._add_angles(obj)
                 elif kind == "marker" and isinstance(obj, Marker):
-                    self.meta["markers"].append(marker_dict(obj))
+                    self._add_marker(obj)
                 elif kind == "calibration":
-                    self.meta["calibration"] = obj
-                elif kind == "raw":
-                    self.meta["raw_notifications"] = self.meta.get("raw_notifications", 0) + 1
-            if samples:
-                self._write_samples(samples)
-            if angles:
-                self._write_angles(angles)
-            if events:
-                with open(self.folder / "events.jsonl", "a") as fh:
-                    fh.write("\n".join(events) + "\n")
-            if time.monotonic() - self._last_meta_write > 2.0:
-                self._save_meta()
+                    self.set_calibration(obj)
+                elif kind == "event" and isinstance(obj, dict):
+                    self._add_event(obj)
 
-    def _write_samples(self, blocks: list[SampleBlock]) -> None:
-        rows = []
-        for b in blocks:
-            data = np.column_stack((b.time_s, b.acc_m_s2, b.gyr_rad_s))
-            for row in data:
-                values = ",".join(f"{v:.6g}" for v in row[1:])
-                rows.append((row[0], f"{row[0]:.5f},{b.role},{values}"))
-        rows.sort(key=lambda r: r[0])
-        with open(self.folder / "samples.csv", "a") as fh:
-            fh.write("".join(text + "\n" for _, text in rows))
-        self.meta["samples"] = self.meta.get("samples", 0) + sum(len(b) for b in blocks)
+    def _add_samples(self, block: SampleBlock) -> None:
+        # Samples of a lagging sensor from before the start were processed live already.
+        first = int(np.searchsorted(block.time_s, self.t0_s, side="left"))
+        if first >= len(block):
+            return
+        part = block.slice(first, len(block)) if first else block
+        shifted = replace(part, time_s=part.time_s - self.t0_s)
+        self.writer.add_samples(shifted)
+        self.samples[block.role] = self.samples.get(block.role, 0) + len(shifted)
+        self.last_time_s = max(self.last_time_s, float(shifted.time_s[-1]))
 
-    def _write_angles(self, blocks: list[AngleBlock]) -> None:
-        block = AngleBlock.concat(blocks)
-        path = self.folder / "angles.csv"
-        if self._angle_columns is None:
-            self._angle_columns = list(block.columns)
-            path.write_text(",".join(["time_s", *self._angle_columns]) + "\n")
-        cols = self._angle_columns
-        data = np.column_stack([block.time_s] + [block.columns[c] for c in cols])
-        with open(path, "a") as fh:
-            np.savetxt(fh, data, fmt=["%.5f"] + ["%.4f"] * len(cols), delimiter=",")
-        self.meta["frames"] += len(block)
-        if self.meta["first_time_s"] is None:
-            self.meta["first_time_s"] = float(block.time_s[0])
-        self.meta["last_time_s"] = float(block.time_s[-1])
+    def _add_angles(self, angles: AngleBlock) -> None:
+        self.frames += len(angles)
+        for name, values in angles.columns.items():
+            finite = values[np.isfinite(values)]
+            if finite.size:
+                lo, hi = float(finite.min()), float(finite.max())
+                seen = self._ranges.get(name)
+                self._ranges[name] = (
+                    [lo, hi] if seen is None else [min(seen[0], lo), max(seen[1], hi)]
+                )
+
+    def _add_marker(self, marker: Marker) -> None:
+        end = None if marker.end_s is None else max(0.0, marker.end_s - self.t0_s)
+        shifted = Marker(
+            max(0.0, marker.start_s - self.t0_s), end, marker.exercise, marker.side, marker.text
+        )
+        self.writer.add_marker(shifted)
+        self.markers.append(marker_dict(shifted))
+
+    def set_calibration(self, calibration: Calibration | dict[str, Any]) -> None:
+        """Write the calibration in use from now on (a :class:`Calibration` or its dict)."""
+        if isinstance(calibration, dict):
+            calibration = Calibration.from_dict(calibration)
+        shifted = _shift_calibration(calibration, self.t0_s)
+        self.writer.set_calibration(shifted)
+        self.calibration = shifted.to_dict()
+
+    def _add_event(self, message: dict[str, Any]) -> None:
+        time_s = max(0.0, float(message.get("time_s", 0.0)) - self.t0_s)
+        if message.get("type") == "sensor":
+            detail = message.get("detail") or {}
+            event = SensorEvent(
+                str(message.get("role", "")),
+                str(message.get("kind", "")),
+                time_s,
+                str(message.get("message", "")),
+                {k: v for k, v in detail.items() if isinstance(v, int | float | str)},
+            )
+            self.writer.add_event(event)
+            self.sensor_events += 1
+        elif message.get("type") == "analysis" and len(self.analysis) < MAX_ANALYSIS_EVENTS:
+            payload = {k: v for k, v in message.items() if k != "type"}
+            self.analysis.append({**payload, "time_s": round(time_s, 3)})
+
+    # --- from the API ----------------------------------------------------------------------
 
     def add_protocol(self, protocol: dict[str, Any]) -> None:
-        """Keep an exercise protocol request in the session's metadata."""
+        """Keep an exercise protocol request for the session's summary."""
         with self._lock:
-            self.meta["protocols"].append(protocol)
+            self.protocols.append(protocol)
 
-    def finish(self) -> None:
-        """Mark the session complete."""
+    def summary(self) -> dict[str, Any]:
+        """What the session's SUMMARY record holds (JSON-ready)."""
+        return {
+            "name": self.name,
+            "note": self.note,
+            "source": self.source,
+            "started_at": self.started_at,
+            "duration_s": round(self.last_time_s, 3),
+            "frames": self.frames,
+            "samples": dict(self.samples),
+            "raw_notifications": self.raw_notifications,
+            "sensor_events": self.sensor_events,
+            "markers": len(self.markers),
+            "calibration_quality": None
+            if self.calibration is None
+            else round(float(self.calibration["quality_score"]), 1),
+            "angle_ranges_deg": {
+                k: [round(v[0], 2), round(v[1], 2)] for k, v in self._ranges.items()
+            },
+            "protocols": list(self.protocols),
+            "analysis": list(self.analysis),
+        }
+
+    def finish(self) -> dict[str, Any]:
+        """Write the summary and close the file (blocking: fsyncs; call from a thread)."""
         with self._lock:
-            self.meta["recording"] = False
-            self.meta["stopped_at"] = datetime.now().isoformat(timespec="seconds")
-            self._save_meta()
+            summary = self.summary()
+            self.writer.add_summary(summary)
+            self.writer.close()
+        return summary
+
+
+def recording_metadata(live: LiveSession, subject: str, note: str, t0_s: float) -> SessionMetadata:
+    """Metadata of a recording of ``live`` starting at live session time ``t0_s``."""
+    start_ns = live.session_start_ns()
+    sensors = [
+        SensorInfo(
+            role=d.role,
+            protocol=d.protocol,
+            address=d.address,
+            rate_hz=d.nominal_rate_hz or None,
+            battery_pct=d.battery_pct,
+        )
+        for d in live.devices.values()
+    ]
+    return SessionMetadata(
+        subject=subject,
+        source=live.source_name,
+        sensors=sensors,
+        session_start_ns=None if start_ns is None else start_ns + round(t0_s * 1e9),
+        extra={"note": note, "live_time_offset_s": round(t0_s, 6), "recorded_by": "hipsense serve"},
+    )
 
 
 class SessionStore:
-    """The sessions folder of the data directory."""
+    """The recordings of the data directory and the one being recorded.
+
+    Every index call holds one lock, so routes may call from worker threads.
+    """
 
     def __init__(self, data_dir: Path) -> None:
-        self.root = (data_dir / "sessions").resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        had_index = (data_dir / INDEX_FILE).exists()
+        self.index = SessionIndex(data_dir) if had_index else SessionIndex.rebuild(data_dir)
+        self.root = self.index.recordings.resolve()
+        self.exports = (data_dir / "exports").resolve()
         self.active: SessionRecorder | None = None
+        self._lock = threading.Lock()
 
-    def folder(self, name: str) -> Path:
-        """Existing session folder, or 404."""
-        path = safe_child(self.root, name)
-        if not (path / "session.json").is_file():
-            raise ApiError(404, f"no session named {name!r}; GET /api/sessions lists them")
+    def close(self) -> None:
+        """Close the index database."""
+        with self._lock:
+            self.index.close()
+
+    # --- names and files -------------------------------------------------------------------
+
+    def path(self, name: str) -> Path:
+        """Path of recording ``name`` (with or without ``.hsr``), 400 for unsafe names."""
+        try:
+            return self.index.path_for(name)
+        except ConfigurationError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    def existing(self, name: str) -> Path:
+        """Path of an existing recording, else 404."""
+        path = self.path(name)
+        if not path.is_file():
+            raise ApiError(404, f"no recording named {name[:80]!r}; GET /api/sessions lists them")
         return path
 
-    def create(self, name: str | None, note: str, source: str) -> SessionRecorder:
-        """A new session folder and its recorder (409 if one is already recording)."""
-        if self.active is not None:
+    def check_not_recording(self, name: str, doing: str) -> None:
+        """409 if ``name`` is the session being recorded."""
+        if self.active is not None and self.active.name == check_name(name):
             raise ApiError(
-                409, f"session {self.active.meta['name']!r} is already recording; stop it first"
+                409, f"session {self.active.name!r} is recording; stop it before {doing}"
             )
+
+    # --- recording -------------------------------------------------------------------------
+
+    def create(
+        self, name: str | None, note: str, subject: str, live: LiveSession
+    ) -> SessionRecorder:
+        """A new recording of ``live`` (409 if one is recording or the name is taken)."""
+        if self.active is not None:
+            raise ApiError(409, f"session {self.active.name!r} is already recording; stop it first")
         name = name or datetime.now().strftime("session-%Y%m%d-%H%M%S")
-        path = safe_child(self.root, name)
+        safe_child(self.root, name)
+        path = self.path(name)
         if path.exists():
             raise ApiError(409, f"a session named {name!r} exists already; choose another name")
-        meta: dict[str, Any] = {
-            "name": name,
-            "note": note,
-            "source": source,
-            "started_at": datetime.now().isoformat(timespec="seconds"),
-            "recording": True,
-            "frames": 0,
-            "first_time_s": None,
-            "last_time_s": None,
-            "markers": [],
-            "protocols": [],
-            "calibration": None,
-        }
-        self.active = SessionRecorder(path, meta)
-        return self.active
+        t0_s = live.time_s
+        recorder = SessionRecorder(path, recording_metadata(live, subject, note, t0_s), t0_s, note)
+        calibration = live.pipeline.calibration_
+        if calibration is not None:
+            recorder.set_calibration(calibration)
+        self.active = recorder
+        return recorder
 
-    def load(self, name: str) -> dict[str, Any]:
-        """A session's metadata (the live one includes what is not yet flushed)."""
-        if self.active is not None and self.active.meta["name"] == name:
-            meta = dict(self.active.meta)
-        else:
-            path = self.folder(name)
-            try:
-                meta = json.loads((path / "session.json").read_text())
-            except (OSError, ValueError) as exc:
-                raise ApiError(
-                    409, f"session {name!r} has an unreadable session.json: {exc}"
-                ) from None
-        path = safe_child(self.root, name)
-        meta["files"] = sorted(p.name for p in path.iterdir() if p.is_file())
-        first, last = meta.get("first_time_s"), meta.get("last_time_s")
-        meta["duration_s"] = round(last - first, 3) if first is not None and last else 0.0
-        meta["report_url"] = f"/api/sessions/{name}/report"
-        return meta
+    def finish(self, recorder: SessionRecorder) -> SessionSummary:
+        """Close ``recorder``'s file and index it (blocking; call from a thread)."""
+        try:
+            recorder.finish()
+        finally:
+            if self.active is recorder:
+                self.active = None
+        with self._lock:
+            return self.index.add(recorder.name)
 
-    def names(self) -> list[str]:
-        """Session names, newest first."""
-        found = [p for p in self.root.iterdir() if (p / "session.json").is_file()]
-        found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-        return [p.name for p in found if NAME_RE.match(p.name)]
+    # --- the index -------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Index recordings added or changed on disk, forget rows whose file is gone."""
+        with self._lock:
+            rows = {s.name: s for s in self.index.list()}
+            on_disk = {p.stem: p for p in self.root.glob(f"*{SUFFIX}") if p.is_file()}
+            active = None if self.active is None else self.active.name
+            for stem, p in on_disk.items():
+                row = rows.get(stem)
+                if stem == active or (row is not None and row.file_bytes == p.stat().st_size):
+                    continue
+                try:
+                    self.index.add(stem)
+                except (InputFormatError, ConfigurationError):
+                    continue  # not a readable recording: not listed
+            for stem in rows.keys() - on_disk.keys():
+                self.index.delete(stem)
+
+    def list(self) -> list[SessionSummary]:
+        """Indexed recordings, newest first (after :meth:`sync`)."""
+        self.sync()
+        with self._lock:
+            return self.index.list()
+
+    def get(self, name: str) -> SessionSummary:
+        """Index row of an existing, finished recording (indexed now if it was not yet)."""
+        path = self.existing(name)
+        with self._lock:
+            row = self.index.get(path.stem)
+            if row is None or row.file_bytes != path.stat().st_size:
+                try:
+                    row = self.index.add(path.stem)
+                except InputFormatError as exc:
+                    raise ApiError(409, f"{path.name} is not a readable recording: {exc}") from None
+            return row
 
     def delete(self, name: str) -> None:
-        """Remove a finished session."""
-        path = self.folder(name)
-        if self.active is not None and self.active.meta["name"] == name:
-            raise ApiError(409, f"session {name!r} is recording; stop it before deleting it")
-        shutil.rmtree(path)
+        """Delete a finished recording, its index row and its exports."""
+        self.check_not_recording(name, "deleting it")
+        path = self.existing(name)
+        with self._lock:
+            self.index.delete(path.stem)
+        export_dir = self.exports / path.stem
+        if export_dir.is_dir():
+            for f in export_dir.iterdir():
+                f.unlink(missing_ok=True)
+            export_dir.rmdir()
+
+
+def read_details(path: Path) -> dict[str, Any]:
+    """Markers, last calibration, metadata and damage of a recording (skips bulk records)."""
+    markers: dict[tuple[float, str, str | None], dict[str, Any]] = {}
+    calibration: dict[str, Any] | None = None
+    metadata: SessionMetadata | None = None
+    summary: dict[str, Any] = {}
+    with RecordingReader(path) as reader:
+        for record in reader.records():
+            if record.kind in (RecordType.SAMPLES, RecordType.RAW, RecordType.EVENT):
+                continue
+            try:
+                value = record.value()
+            except (ValueError, KeyError, TypeError, InputFormatError):
+                continue
+            if isinstance(value, SessionMetadata) and metadata is None:
+                metadata = value
+            elif isinstance(value, Marker):
+                # A protocol's marker is written when it opens and again when it closes.
+                markers[(round(value.start_s, 3), value.exercise, value.side)] = marker_dict(value)
+            elif isinstance(value, Calibration):
+                calibration = value.to_dict()
+            elif record.kind == RecordType.SUMMARY and isinstance(value, dict):
+                summary = value
+        damage = reader.damage
+    return {
+        "metadata": None if metadata is None else asdict(metadata),
+        "markers": sorted(markers.values(), key=lambda m: m["start_s"]),
+        "calibration": calibration,
+        "summary": summary,
+        "damage": damage.describe(),
+        "clean": damage.clean,
+    }

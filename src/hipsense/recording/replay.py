@@ -454,6 +454,8 @@ class ReplaySource:
         heap: list[tuple[float, int, SessionItem]] = []
         source = self._pieces(start_s)
         exhausted = False
+        # How far the *samples* have been read: markers written up front (at the start of
+        # the file, with later times) must not stop the reading of the samples before them.
         newest_s = -np.inf
         while True:
             while not exhausted and (not heap or newest_s - heap[0][0] < self.LOOKAHEAD_S):
@@ -462,7 +464,8 @@ class ReplaySource:
                     exhausted = True
                 else:
                     heapq.heappush(heap, nxt)
-                    newest_s = max(newest_s, nxt[0])
+                    if isinstance(nxt[2], SampleBlock):
+                        newest_s = max(newest_s, nxt[0])
             if not heap:
                 return
             t, _, item = heapq.heappop(heap)
