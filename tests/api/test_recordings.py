@@ -224,3 +224,72 @@ def test_switch_to_replay_of_a_data_dir_recording_and_back(
     assert back["source"] == "sim" and back["replaying"] is None
     wait_for(client, "/api/health", lambda b: b["source"] == "sim" and b["time_s"] > 0.5)
     assert client.post("/api/replay", json={"name": "../etc"}).status_code == 400
+
+
+class RawSource:
+    """A BLE-like source: knows its session start, yields raw notifications with samples."""
+
+    name = "ble"
+    session_start_ns = 5_000_000_000
+
+    def __init__(self) -> None:
+        self.roles = ["pelvis", "thigh_left"]
+        self.rate_hz = {"pelvis": 100.0, "thigh_left": 100.0}
+
+    def devices(self) -> list[dict[str, Any]]:
+        return [{"role": "pelvis", "protocol": "witmotion", "address": "AA:BB:CC:DD:EE:FF"}]
+
+    async def stream(self) -> Any:  # items are fed with LiveSession.ingest in the test
+        return
+        yield
+
+
+async def test_raw_notifications_and_session_start_are_recorded(tmp_path: Path) -> None:
+    from hipsense.api.sessions import SessionStore
+    from hipsense.live import LiveSession
+    from hipsense.types import RawNotification, SensorEvent
+
+    live = LiveSession(RawSource())
+    t = np.arange(0, 1.0, 0.01)
+    still = np.tile([0.0, 0.0, 9.81], (len(t), 1))
+    await live.ingest([SampleBlock(r, t, still, np.zeros_like(still)) for r in live.roles])
+    store = SessionStore(tmp_path)
+    recorder = store.create("raw-1", "", "", live)
+    feed = live.add_recorder(recorder)
+    t2 = t + 1.0
+    raw = [
+        RawNotification("pelvis", "AA:BB:CC:DD:EE:FF", 6_000_000_000 + i, b"\x55\x51" + bytes([i]))
+        for i in range(3)
+    ]
+    await live.ingest(
+        [
+            *raw,
+            *[SampleBlock(r, t2, still, np.zeros_like(still)) for r in live.roles],
+            SensorEvent("pelvis", "battery", 1.5, "battery 40 %", {"battery_pct": 40}),
+        ]
+    )
+    await live.remove_recorder(feed)
+    row = store.finish(recorder)
+    store.close()
+    assert row.sensors == [
+        {
+            "role": "pelvis",
+            "protocol": "witmotion",
+            "address": "AA:BB:CC:DD:EE:FF",
+            "rate_hz": 100.0,
+        },
+        {"role": "thigh_left", "protocol": "unknown", "address": "", "rate_hz": 100.0},
+    ]
+    values, damage = read_all(tmp_path / "recordings" / "raw-1.hsr")
+    assert damage.clean
+    meta = values[0]
+    assert isinstance(meta, SessionMetadata) and meta.source == "ble"
+    offset = meta.extra["live_time_offset_s"]
+    assert offset == pytest.approx(0.99)
+    assert meta.session_start_ns == 5_000_000_000 + round(offset * 1e9)
+    notes = [n for v in values if isinstance(v, list) for n in v]
+    assert notes == raw, "raw bytes and host receive times kept exactly"
+    (events,) = [v for v in values if type(v).__name__ == "SensorEvent"]
+    assert events.kind == "battery" and events.detail == {"battery_pct": 40}
+    samples = [v for v in values if isinstance(v, SampleBlock)]
+    assert samples[0].time_s[0] == pytest.approx(0.01)

@@ -309,7 +309,13 @@ async function refreshSessions() {
       const name = document.createElement("span");
       name.textContent = `${s.name} · ${s.duration_s.toFixed(0)} s${s.recording ? " · recording" : ""}`;
       const a = document.createElement("a"); a.href = s.report_url; a.textContent = "report"; a.target = "_blank";
-      li.append(name, a); list.appendChild(li);
+      li.append(name);
+      if (!s.recording) {
+        const dl = document.createElement("a"); dl.href = s.download_url; dl.textContent = "download .hsr";
+        const csv = document.createElement("a"); csv.href = `/api/recordings/${encodeURIComponent(s.name)}/export?format=csv-angles`; csv.textContent = "angles CSV";
+        li.append(" ", a, " ", dl, " ", csv);
+      }
+      list.appendChild(li);
     }
     $("rec-pill").hidden = !recording;
   } catch (err) { /* ignore */ }
