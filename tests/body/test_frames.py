@@ -71,6 +71,11 @@ def test_sandwich_matrix_equals_two_products():
     rng = np.random.default_rng(4)
     q = F.qnormalize(rng.normal(size=(50, 4)))
     a, b = F.qnormalize(rng.normal(size=4)), F.qnormalize(rng.normal(size=4))
-    assert np.allclose(q @ F.sandwich_matrix(a, b).T, F.qmul(F.qmul(a, q), b))
+    m = F.sandwich_matrix(a, b)
+    assert np.allclose(F.apply_quat_matrix(q, m), F.qmul(F.qmul(a, q), b))
+    whole = F.apply_quat_matrix(q, m)
+    assert np.array_equal(
+        np.concatenate([F.apply_quat_matrix(q[i : i + 3], m) for i in range(0, 50, 3)]), whole
+    )
     yaw = rng.uniform(-3, 3, size=50)
     assert np.allclose(F.rotate_about_vertical(yaw, q), F.qmul(F.rot_z(yaw), q))

@@ -68,6 +68,14 @@ def sandwich_matrix(left: FloatArray, right: FloatArray) -> FloatArray:
     return lmat @ rmat
 
 
+def apply_quat_matrix(q: FloatArray, m: FloatArray) -> FloatArray:
+    """``q @ m.T`` for (N, 4) quaternions, elementwise so that the result of each row does not
+    depend on how many rows are processed together (a BLAS product may round differently for
+    different block sizes, and live and replay must agree to the last bit)."""
+    q = np.asarray(q, dtype=float)
+    return q[:, 0:1] * m[:, 0] + q[:, 1:2] * m[:, 1] + q[:, 2:3] * m[:, 2] + q[:, 3:4] * m[:, 3]
+
+
 def qconj(q: FloatArray) -> FloatArray:
     """Conjugate (the inverse of a unit quaternion)."""
     return np.asarray(q, dtype=float) * np.array([1.0, -1.0, -1.0, -1.0])

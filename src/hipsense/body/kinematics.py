@@ -19,6 +19,7 @@ import numpy as np
 
 from hipsense.body.calibration import Calibration, sensor_to_segment
 from hipsense.body.frames import (
+    apply_quat_matrix,
     heading_rad,
     hip_angles_from_quat,
     pelvis_angles_from_quat,
@@ -82,7 +83,9 @@ class HipKinematics:
     def _segments(self, block: AlignedBlock, roles: list[str]) -> dict[str, FloatArray]:
         """Segment -> heading-aligned earth quaternions (N, 4) per role."""
         return {
-            r: block.quat[r] @ sandwich_matrix(self._heading_q[r], self._mount_q[r]).T
+            r: apply_quat_matrix(
+                block.quat[r], sandwich_matrix(self._heading_q[r], self._mount_q[r])
+            )
             for r in roles
         }
 
