@@ -18,6 +18,7 @@ from hipsense.api.security import LOOPBACK_HOSTS, TOKEN_COOKIE, GuardMiddleware,
 from hipsense.api.service import Service, ServiceSettings
 from hipsense.api.sessions import SessionStore
 from hipsense.errors import ConfigurationError
+from hipsense.exercises.live import ExerciseAnalyzer
 from hipsense.live import Analyzer, LiveSession
 from hipsense.sources import LiveSource
 
@@ -38,6 +39,7 @@ def create_app(
     source_factory: Callable[[], LiveSource],
     auto_calibrate: bool = False,
     analyzers: Iterable[Analyzer] = (),
+    exercise_analysis: bool = True,
 ) -> FastAPI:
     """Build the app; the source is created and started when the app starts.
 
@@ -46,7 +48,9 @@ def create_app(
     settings : host, token, data directory, limits.
     source_factory : makes the live source (called once at startup).
     auto_calibrate : start the guided calibration with the first samples (simulated demo).
-    analyzers : exercise analyzers fed with the calibrated angles.
+    analyzers : extra analyzers fed with the calibrated angles.
+    exercise_analysis : add hipsense's exercise analyzer (ROM and gap, holds, CARs, Thomas
+        test, bridge, walking, sitting) on the marked segments of every live session.
 
     Examples
     --------
@@ -59,12 +63,16 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         def make_live(source: LiveSource, calibrate: bool) -> LiveSession:
-            return LiveSession(
+            live = LiveSession(
                 source,
                 client_queue=settings.client_queue,
                 auto_calibrate=calibrate,
                 analyzers=analyzer_list,
             )
+            if exercise_analysis:
+                # One analyzer per live session, reading that session's markers.
+                live.analyzers.append(ExerciseAnalyzer(markers=lambda: list(live.markers)))
+            return live
 
         store = await asyncio.to_thread(SessionStore, settings.data_dir)
         service = Service(
