@@ -302,6 +302,7 @@ STILL_MAX_GYR_RAD_S = np.deg2rad(6.0)
 STILL_MAX_ACC_DEVIATION_M_S2 = 0.4
 EXCURSION_ENTER_DEG = 25.0
 EXCURSION_LEAVE_DEG = 10.0
+SEARCH_S = 600.0
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -341,16 +342,25 @@ def detect_calibration_windows(
 
     The static pose is the first stretch of at least 2 s in which every sensor is still; the
     functional window runs from its end to the end of the second hip hinge (pelvis tilted by
-    more than 25 deg and back), and must contain at least one knee lift of each thigh.
+    more than 25 deg and back), and must contain at least one knee lift of each thigh. The
+    routine is looked for in the first ``SEARCH_S`` seconds of the data.
 
     Raises
     ------
     CalibrationError
         saying which part of the routine was not found, and where it was looked for.
     """
-    t = data.time_s
-    if len(t) < 2:
+    if len(data.time_s) < 2:
         raise CalibrationError("no data to look for the calibration routine in")
+    n_search = int(np.searchsorted(data.time_s, data.time_s[0] + SEARCH_S))
+    data = AlignedBlock(
+        data.time_s[:n_search],
+        {r: q[:n_search] for r, q in data.quat.items()},
+        {r: g[:n_search] for r, g in data.gyr_rad_s.items()},
+        {r: a[:n_search] for r, a in data.acc_m_s2.items()},
+        {r: f[:n_search] for r, f in data.rest.items()},
+    )
+    t = data.time_s
     dt_s = float(np.median(np.diff(t)))
     still = np.ones(len(t), dtype=bool)
     for role in data.quat:
