@@ -35,6 +35,11 @@ class _RoleBuffer:
             return
         if self.first_time_s is None:
             self.first_time_s = float(block.time_s[0])
+        if len(self.time_s) == 0:
+            # Nothing pending: keep the block's arrays (no copy; they are only read).
+            self.time_s, self.quat, self.gyr = block.time_s, block.quat, block.gyr_rad_s
+            self.acc, self.rest = block.acc_m_s2, block.rest
+            return
         self.time_s = np.concatenate((self.time_s, block.time_s))
         self.quat = np.concatenate((self.quat, block.quat))
         self.gyr = np.concatenate((self.gyr, block.gyr_rad_s))
