@@ -208,6 +208,20 @@ def _inclination_deg(acc: np.ndarray, ref: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(acc @ ref / norm, -1.0, 1.0))))
 
 
+def concat_samples(blocks: Sequence[SampleBlock]) -> SampleBlock:
+    """One sensor's consecutive blocks as one block."""
+    if len(blocks) == 1:
+        return blocks[0]
+    mags = [b.mag_uT for b in blocks]
+    return SampleBlock(
+        blocks[0].role,
+        np.concatenate([b.time_s for b in blocks]),
+        np.concatenate([b.acc_m_s2 for b in blocks]),
+        np.concatenate([b.gyr_rad_s for b in blocks]),
+        None if any(m is None for m in mags) else np.concatenate(mags),  # type: ignore[arg-type]
+    )
+
+
 class GuidedCalibration:
     """The calibration routine as a state machine fed with raw sample blocks.
 
@@ -308,9 +322,12 @@ class GuidedCalibration:
         """Advance with new samples; returns True when the status changed noticeably."""
         if self.step not in ("static", "knee_lifts", "hinges"):
             return False
-        by_role: dict[str, SampleBlock] = {
-            b.role: b for b in blocks if len(b) and b.role in self.roles
-        }
+        # A batch may hold several blocks of one sensor (one per notification): join them.
+        parts: dict[str, list[SampleBlock]] = {}
+        for b in blocks:
+            if len(b) and b.role in self.roles:
+                parts.setdefault(b.role, []).append(b)
+        by_role = {role: concat_samples(bs) for role, bs in parts.items()}
         if "pelvis" not in by_role:
             return False
         before = (self.step, round(self.still_s, 1), self.still, self.hinges, *self.lifts.values())

@@ -65,3 +65,9 @@ def make_app(demo_session: SimulatedSession, tmp_path: Path) -> Callable[..., Fa
         )
 
     return make
+
+
+@pytest.fixture
+def client_for() -> Callable[[FastAPI], TestClient]:
+    """``client_for(app)``: a TestClient on any app (the warning-filtered import above)."""
+    return TestClient

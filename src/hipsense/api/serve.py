@@ -27,10 +27,15 @@ def make_source(args: argparse.Namespace) -> tuple[LiveSource, bool]:
             f"{replay_file}: a recording is only played with --source replay (or no --source)"
         )
     if args.source == "sim":
-        from hipsense.sources.simulated import SimulatedSource, simulate_demo
+        from hipsense.sources.simulated import simulate_demo
+        from hipsim.ble.source import VirtualBleSource
 
-        print(f"simulating the demo session ({args.exercise})...", file=sys.stderr)
-        return SimulatedSource(simulate_demo(args.exercise, args.seed), speed=args.speed), True
+        print(
+            f"simulating the demo session ({args.exercise}) on virtual BLE sensors...",
+            file=sys.stderr,
+        )
+        demo = simulate_demo(args.exercise, args.seed)
+        return VirtualBleSource(demo, speed=args.speed), True
     if args.source == "replay":
         if not replay_file:
             raise ConfigurationError(
