@@ -106,8 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HipsenseError as exc:
         print(f"hipsense: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`): nothing to report.
+        sys.stderr.close()
+        return 0
     except OSError as exc:
-        print(f"hipsense: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"hipsense: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hipsense: interrupted", file=sys.stderr)
