@@ -219,43 +219,17 @@ def rot_z(a: FloatArray) -> FloatArray:
     return quat_from_axis_angle(np.array([0, 0, 1.0]), a)
 
 
-def rotate_about_vertical(angle_rad: FloatArray, q: FloatArray) -> FloatArray:
-    """``rot_z(angle) * q`` for per-sample angles, without forming the rotation quaternions."""
-    half = 0.5 * np.asarray(angle_rad, dtype=float)
-    c, s = np.cos(half), np.sin(half)
-    w, x, y, z = _elements(q)
-    return np.stack((c * w - s * z, c * x - s * y, c * y + s * x, c * z + s * w), axis=-1)
-
-
 def heading_rad(q: FloatArray) -> FloatArray:
     """Heading of the child frame's x axis projected on the horizontal plane (about z)."""
     x = qrotate(q, np.array([1.0, 0.0, 0.0]))
     return np.arctan2(x[..., 1], x[..., 0])
 
 
-def slerp(q0: FloatArray, q1: FloatArray, frac: FloatArray) -> FloatArray:
-    """Spherical linear interpolation between unit quaternions, ``frac`` in [0, 1]."""
-    q0 = np.asarray(q0, dtype=float)
-    q1 = np.asarray(q1, dtype=float)
-    frac = np.asarray(frac, dtype=float)[..., None]
-    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
-    q1 = np.where(dot < 0, -q1, q1)
-    dot = np.abs(dot)
-    theta = np.arccos(np.clip(dot, -1.0, 1.0))
-    sin_t = np.sin(theta)
-    small = sin_t < 1e-6
-    safe = np.where(small, 1.0, sin_t)
-    w0 = np.where(small, 1.0 - frac, np.sin((1.0 - frac) * theta) / safe)
-    w1 = np.where(small, frac, np.sin(frac * theta) / safe)
-    out = w0 * q0 + w1 * q1
-    return out / np.linalg.norm(out, axis=-1, keepdims=True)
-
-
 def nlerp(q0: FloatArray, q1: FloatArray, frac: FloatArray) -> FloatArray:
     """Normalised linear interpolation of unit quaternions (shortest path).
 
     Between consecutive samples of a body-worn IMU (a few degrees apart at most) it differs
-    from :func:`slerp` by less than 1e-4 deg and costs a third as much.
+    from spherical interpolation by less than 1e-4 deg and costs a third as much.
     """
     q0 = np.asarray(q0, dtype=float)
     q1 = np.asarray(q1, dtype=float)

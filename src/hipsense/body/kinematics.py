@@ -15,9 +15,11 @@ around between exercises does not read as 180 deg of pelvic rotation.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from hipsense.body.calibration import Calibration, sensor_to_segment
+from hipsense.body.calibration import Calibration, qrotate_inverse_up, sensor_to_segment
 from hipsense.body.frames import (
     apply_quat_matrix,
     heading_rad,
@@ -25,8 +27,8 @@ from hipsense.body.frames import (
     pelvis_angles_from_quat,
     qconj,
     qmul,
+    quat_to_matrix,
     rot_z,
-    rotate_about_vertical,
     sandwich_matrix,
     thigh_inclination,
 )
@@ -80,11 +82,13 @@ class HipKinematics:
         self._rest_run = 0
         self.realignments_: list[tuple[float, dict[str, float]]] = []
 
-    def _segments(self, block: AlignedBlock, roles: list[str]) -> dict[str, FloatArray]:
-        """Segment -> heading-aligned earth quaternions (N, 4) per role."""
+    def _segments(
+        self, block: AlignedBlock, roles: list[str], sl: slice = slice(None)
+    ) -> dict[str, FloatArray]:
+        """Segment -> heading-aligned earth quaternions (N, 4) per role, for frames ``sl``."""
         return {
             r: apply_quat_matrix(
-                block.quat[r], sandwich_matrix(self._heading_q[r], self._mount_q[r])
+                block.quat[r][sl], sandwich_matrix(self._heading_q[r], self._mount_q[r])
             )
             for r in roles
         }
@@ -92,10 +96,21 @@ class HipKinematics:
     def process(self, block: AlignedBlock) -> AngleBlock:
         """Angles for every frame of ``block``; NaN where a sensor has no data."""
         n = len(block)
-        seg = self._segments(block, self.roles)
         thighs = [r for r in self.roles if r != "pelvis"]
-        if self.realign and thighs and n:
-            self._realign(block, seg, thighs)
+        triggers = self._triggers(block) if self.realign and thighs and n else []
+        if not triggers:
+            seg = self._segments(block, self.roles)
+        else:
+            # Heading corrections take effect after each trigger: build the segments interval
+            # by interval, each with its own constant rotations (one product per frame).
+            bounds = [0, *(k + 1 for k in triggers), n]
+            parts: dict[str, list[FloatArray]] = {r: [] for r in self.roles}
+            for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+                if i > 0:
+                    self._realign_at(block, triggers[i - 1], thighs)
+                for r, q in self._segments(block, self.roles, slice(lo, hi)).items():
+                    parts[r].append(q)
+            seg = {r: np.concatenate(p) for r, p in parts.items()}
         columns: dict[str, FloatArray] = {}
         self._fill(columns, seg, thighs, n)
         return AngleBlock(block.time_s, columns)
@@ -124,7 +139,7 @@ class HipKinematics:
         for name, val in zip(PELVIS_COLUMNS, (tilt, obliquity, rotation), strict=True):
             columns[name] = np.degrees(val)
 
-    def _standing(self, block: AlignedBlock, seg: dict[str, FloatArray]) -> np.ndarray:
+    def _standing(self, block: AlignedBlock) -> np.ndarray:
         """Still and upright, judged by quantities no heading correction changes."""
         standing = np.ones(len(block), dtype=bool)
         cos_lim = np.cos(self.realign_max_pose_rad)
@@ -134,20 +149,17 @@ class HipKinematics:
             gyr_n = np.sqrt(np.einsum("ij,ij->i", g, g))
             acc_dev = np.abs(np.sqrt(np.einsum("ij,ij->i", a, a)) - GRAVITY_M_S2)
             standing &= (gyr_n < REST_MAX_GYR_RAD_S) & (acc_dev < REST_MAX_ACC_DEVIATION_M_S2)
-            # Segment z axis within the pose limit of the vertical (its earth z component).
-            q = seg[role]
-            standing &= 1.0 - 2.0 * (q[:, 1] ** 2 + q[:, 2] ** 2) > cos_lim
+            # Segment z axis within the pose limit of the vertical: earth's up in sensor
+            # coordinates dotted with the segment's z axis in sensor coordinates.
+            up = qrotate_inverse_up(block.quat[role])
+            z_seg = quat_to_matrix(self._mount_q[role])[:, 2]
+            standing &= up @ z_seg > cos_lim
         return standing
 
-    def _realign(self, block: AlignedBlock, seg: dict[str, FloatArray], thighs: list[str]) -> None:
-        """Apply heading corrections at standing-rest triggers (``seg`` updated in place).
-
-        Corrections are rotations about the earth vertical applied on the left, so they do not
-        change the standing test, and every trigger of the block is found in one pass; the
-        segments are then corrected interval by interval in one vectorised product.
-        """
-        standing = self._standing(block, seg)
-        # Run length of standing rest at each sample, continuing the previous block's run.
+    def _triggers(self, block: AlignedBlock) -> list[int]:
+        """Frames where a standing rest has lasted ``realign_rest_s`` (continuing the run of
+        the previous block)."""
+        standing = self._standing(block)
         idx = np.arange(len(standing))
         last_false = np.maximum.accumulate(np.where(~standing, idx, -1))
         run = idx - last_false
@@ -156,33 +168,26 @@ class HipKinematics:
         run[:head] += self._rest_run
         run[~standing] = 0
         self._rest_run = int(run[-1])
-        triggers = np.flatnonzero(run == self.realign_samples)
-        if len(triggers) == 0:
-            return
-        # Cumulative heading correction per role for each interval [trigger_i + 1, next).
-        total = dict.fromkeys(self.roles, 0.0)
-        per_interval: dict[str, list[float]] = {r: [0.0] for r in self.roles}
-        for k in (int(i) for i in triggers):
-            headings = {r: float(heading_rad(seg[r][k])) + total[r] for r in self.roles}
-            pelvis_heading = headings["pelvis"]
-            changes: dict[str, float] = {}
-            for role in thighs:
-                delta = float(np.angle(np.exp(1j * (pelvis_heading - headings[role]))))
-                if abs(delta) <= self.realign_max_correction_rad:
-                    changes[role] = delta
-            # Pelvic rotation restarts from zero in the direction the subject now faces.
-            for role in self.roles:
-                total[role] += -pelvis_heading + changes.get(role, 0.0)
-                per_interval[role].append(total[role])
-            self.realignments_.append(
-                (
-                    float(block.time_s[k]),
-                    {"pelvis": float(np.degrees(-pelvis_heading))}
-                    | {r: float(np.degrees(d)) for r, d in changes.items()},
-                )
-            )
-        counts = np.diff(np.concatenate(([0], triggers + 1, [len(block)])))
+        return [int(k) for k in np.flatnonzero(run == self.realign_samples)]
+
+    def _realign_at(self, block: AlignedBlock, k: int, thighs: list[str]) -> None:
+        """Re-align the heading rotations at frame ``k`` (affects the frames after it)."""
+        at = self._segments(block, self.roles, slice(k, k + 1))
+        headings = {r: float(heading_rad(q[0])) for r, q in at.items()}
+        pelvis_heading = headings["pelvis"]
+        changes: dict[str, float] = {}
+        for role in thighs:
+            delta = float(np.angle(np.exp(1j * (pelvis_heading - headings[role]))))
+            if abs(delta) <= self.realign_max_correction_rad:
+                changes[role] = delta
+        # Pelvic rotation restarts from zero in the direction the subject now faces.
         for role in self.roles:
-            turn = np.repeat(np.asarray(per_interval[role]), counts)
-            seg[role] = rotate_about_vertical(turn, seg[role])
-            self._heading_q[role] = qmul(rot_z(np.asarray(total[role])), self._heading_q[role])
+            turn = -pelvis_heading + changes.get(role, 0.0)
+            self._heading_q[role] = qmul(rot_z(np.asarray(turn)), self._heading_q[role])
+        self.realignments_.append(
+            (
+                float(block.time_s[k]),
+                {"pelvis": float(np.degrees(-pelvis_heading))}
+                | {r: float(np.degrees(d)) for r, d in changes.items()},
+            )
+        )
