@@ -228,8 +228,9 @@ def heading_rad(q: FloatArray) -> FloatArray:
 def nlerp(q0: FloatArray, q1: FloatArray, frac: FloatArray) -> FloatArray:
     """Normalised linear interpolation of unit quaternions (shortest path).
 
-    Between consecutive samples of a body-worn IMU (a few degrees apart at most) it differs
-    from spherical interpolation by less than 1e-4 deg and costs a third as much.
+    Between consecutive samples of a body-worn IMU it stays close to spherical interpolation
+    (measured: 0.00015 deg off for samples 5 deg apart, 0.0012 deg for 10 deg, i.e. 1000 deg/s
+    at 100 Hz) and costs a third as much.
     """
     q0 = np.asarray(q0, dtype=float)
     q1 = np.asarray(q1, dtype=float)
