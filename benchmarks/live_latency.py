@@ -1,8 +1,9 @@
 """Live latency of ``hipsense serve``: samples arriving -> angle frame at a WebSocket client.
 
-Starts the service on the simulated source (three sensors at 100 Hz, real time) in a
+Starts the service on its default source (three virtual BLE sensors at 100 Hz over bumble,
+real time) in a
 subprocess, waits for the demo's calibration, then measures with 10 WebSocket clients:
-latency p50/p99 (host time the samples were handed to the pipeline -> frame received by the
+latency p50/p99 (host receive time of the notification -> frame received by the
 client), server CPU, frames delivered; then again with one extra client that never reads.
 
 Run: ``.venv/bin/python benchmarks/live_latency.py [--seconds 15]``

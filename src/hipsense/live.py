@@ -680,6 +680,22 @@ class LiveSession:
 
     # --- input ---------------------------------------------------------------------------
 
+    def _arrival_wall_ns(self, host_time_ns: int) -> int:
+        """Wall-clock time a notification arrived, from its host receive time.
+
+        Receive times come from the BLE session's own clock (``time.monotonic_ns`` on
+        hardware, the virtual radio's clock in the simulator), never comparable with wall time
+        directly: the notification's age on that clock is subtracted from now.
+        """
+        now_wall = time.time_ns()
+        session = getattr(self.source, "session", None)
+        backend = getattr(session, "backend", None)
+        clock = getattr(backend, "now_ns", None)
+        if clock is None:
+            return now_wall
+        age_ns = max(0, int(clock()) - int(host_time_ns))
+        return now_wall - age_ns
+
     async def ingest(self, items: Sequence[SourceItem], rx_ns: int | None = None) -> None:
         """Process one list of source items (samples, events, raw notifications, markers)."""
         rx_ns = time.time_ns() if rx_ns is None else rx_ns
@@ -692,7 +708,7 @@ class LiveSession:
                 self._sensor_event(item)
             elif isinstance(item, RawNotification):
                 self.raw_notifications += 1
-                rx_ns = min(rx_ns, item.host_time_ns)
+                rx_ns = min(rx_ns, self._arrival_wall_ns(item.host_time_ns))
                 self._record("raw", item)
             elif isinstance(item, Marker):
                 self.add_marker(item)
