@@ -83,7 +83,7 @@ class HipKinematics:
         self.realignments_: list[tuple[float, dict[str, float]]] = []
 
     def _segments(
-        self, block: AlignedBlock, roles: list[str], sl: slice = slice(None)
+        self, block: AlignedBlock, roles: list[str], sl: slice | np.ndarray = slice(None)
     ) -> dict[str, FloatArray]:
         """Segment -> heading-aligned earth quaternions (N, 4) per role, for frames ``sl``."""
         return {
@@ -101,13 +101,21 @@ class HipKinematics:
         if not triggers:
             seg = self._segments(block, self.roles)
         else:
-            # Heading corrections take effect after each trigger: build the segments interval
-            # by interval, each with its own constant rotations (one product per frame).
+            # Heading corrections take effect after each trigger. A correction is a rotation
+            # about the vertical, so the headings at every trigger follow from the segments
+            # before correction plus the corrections so far: one vectorised evaluation, a
+            # scalar loop, then each interval built with its own constant rotations.
+            at = self._segments(block, self.roles, np.asarray(triggers))
+            heading0 = {r: heading_rad(q) for r, q in at.items()}
+            turns = self._plan_realignments(block, triggers, heading0, thighs)
             bounds = [0, *(k + 1 for k in triggers), n]
             parts: dict[str, list[FloatArray]] = {r: [] for r in self.roles}
+            base = dict(self._heading_q)
             for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-                if i > 0:
-                    self._realign_at(block, triggers[i - 1], thighs)
+                for r in self.roles:
+                    self._heading_q[r] = (
+                        base[r] if i == 0 else qmul(rot_z(np.asarray(turns[r][i - 1])), base[r])
+                    )
                 for r, q in self._segments(block, self.roles, slice(lo, hi)).items():
                     parts[r].append(q)
             seg = {r: np.concatenate(p) for r, p in parts.items()}
@@ -170,24 +178,34 @@ class HipKinematics:
         self._rest_run = int(run[-1])
         return [int(k) for k in np.flatnonzero(run == self.realign_samples)]
 
-    def _realign_at(self, block: AlignedBlock, k: int, thighs: list[str]) -> None:
-        """Re-align the heading rotations at frame ``k`` (affects the frames after it)."""
-        at = self._segments(block, self.roles, slice(k, k + 1))
-        headings = {r: float(heading_rad(q[0])) for r, q in at.items()}
-        pelvis_heading = headings["pelvis"]
-        changes: dict[str, float] = {}
-        for role in thighs:
-            delta = float(np.angle(np.exp(1j * (pelvis_heading - headings[role]))))
-            if abs(delta) <= self.realign_max_correction_rad:
-                changes[role] = delta
-        # Pelvic rotation restarts from zero in the direction the subject now faces.
-        for role in self.roles:
-            turn = -pelvis_heading + changes.get(role, 0.0)
-            self._heading_q[role] = qmul(rot_z(np.asarray(turn)), self._heading_q[role])
-        self.realignments_.append(
-            (
-                float(block.time_s[k]),
-                {"pelvis": float(np.degrees(-pelvis_heading))}
-                | {r: float(np.degrees(d)) for r, d in changes.items()},
+    def _plan_realignments(
+        self,
+        block: AlignedBlock,
+        triggers: list[int],
+        heading0: dict[str, FloatArray],
+        thighs: list[str],
+    ) -> dict[str, list[float]]:
+        """Cumulative heading turn (rad) per role after each trigger, from the uncorrected
+        headings at the triggers; records each re-alignment in ``realignments_``."""
+        total = dict.fromkeys(self.roles, 0.0)
+        turns: dict[str, list[float]] = {r: [] for r in self.roles}
+        for i, k in enumerate(triggers):
+            headings = {r: float(heading0[r][i]) + total[r] for r in self.roles}
+            pelvis_heading = headings["pelvis"]
+            changes: dict[str, float] = {}
+            for role in thighs:
+                delta = float(np.angle(np.exp(1j * (pelvis_heading - headings[role]))))
+                if abs(delta) <= self.realign_max_correction_rad:
+                    changes[role] = delta
+            # Pelvic rotation restarts from zero in the direction the subject now faces.
+            for role in self.roles:
+                total[role] += -pelvis_heading + changes.get(role, 0.0)
+                turns[role].append(total[role])
+            self.realignments_.append(
+                (
+                    float(block.time_s[k]),
+                    {"pelvis": float(np.degrees(-pelvis_heading))}
+                    | {r: float(np.degrees(d)) for r, d in changes.items()},
+                )
             )
-        )
+        return turns
