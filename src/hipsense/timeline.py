@@ -140,11 +140,12 @@ def _interpolate(
     # Grid points lie within [t_i, t_j] (or on t_i when i is the last sample): frac in [0, 1].
     frac = np.divide(t - t_i, span, out=np.zeros(len(t)), where=span > 0)
     np.minimum(np.maximum(frac, 0.0, out=frac), 1.0, out=frac)
-    quat = nlerp(b.quat[i], b.quat[j], frac)
+    # np.take gathers rows several times faster than fancy indexing.
+    quat = nlerp(np.take(b.quat, i, axis=0), np.take(b.quat, j, axis=0), frac)
     # Raw signals only feed calibration statistics and rest detection: nearest sample.
     near = np.where(frac < 0.5, i, j)
-    gyr = b.gyr[near]
-    acc = b.acc[near]
+    gyr = np.take(b.gyr, near, axis=0)
+    acc = np.take(b.acc, near, axis=0)
     rest = b.rest[i] & b.rest[j]
     hole = (span > max_gap_s) | (t < b.time_s[0])
     if np.any(hole):
