@@ -11,6 +11,7 @@ from typing import Any
 
 from hipsense.api.service import ServiceSettings
 from hipsense.errors import ConfigurationError
+from hipsense.recording.index import data_dir as resolve_data_dir
 from hipsense.sources import LiveSource, SourceItem
 from hipsense.types import ROLES
 
@@ -106,7 +107,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         token=args.token,
-        data_dir=Path(args.data_dir),
+        data_dir=resolve_data_dir(args.data_dir),
         exercise=args.exercise,
     )
     check_exposure(settings)
@@ -148,7 +149,12 @@ def register(sub: Any) -> None:
         help="secret required on every request (mandatory when --host is not loopback); "
         f"e.g. {secrets.token_urlsafe(12)}",
     )
-    p.add_argument("--data-dir", default="hipsense-data", help="sessions and recordings folder")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="sessions and recordings folder (default $HIPSENSE_DATA_DIR or "
+        "~/.local/share/hipsense)",
+    )
     p.add_argument(
         "--exercise",
         default="active_extension",

@@ -15,15 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hipsense.errors import ConfigurationError
+from hipsense.recording.index import data_dir
 from hipsense.types import ROLES, check_role
 
 ROLES_FILE = "sensor_roles.json"
-
-
-def data_dir() -> Path:
-    """hipsense's data directory: ``$HIPSENSE_DATA_DIR`` or ``~/.local/share/hipsense``."""
-    env = os.environ.get("HIPSENSE_DATA_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "hipsense"
 
 
 class RoleStore:
