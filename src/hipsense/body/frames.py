@@ -34,17 +34,21 @@ def _elements(q: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatA
 
 
 def qmul(p: FloatArray, q: FloatArray) -> FloatArray:
-    """Hamilton product ``p * q`` (broadcasting over leading axes)."""
+    """Hamilton product ``p * q`` (broadcasting over leading axes).
+
+    The result is component-major in memory (a ``moveaxis`` view of a (4, ...) array), so
+    that later per-component arithmetic runs on contiguous rows.
+    """
     p = np.asarray(p, dtype=float)
     q = np.asarray(q, dtype=float)
     pw, px, py, pz = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
     qw, qx, qy, qz = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    out = np.empty(np.broadcast_shapes(p.shape, q.shape))
-    out[..., 0] = pw * qw - px * qx - py * qy - pz * qz
-    out[..., 1] = pw * qx + px * qw + py * qz - pz * qy
-    out[..., 2] = pw * qy - px * qz + py * qw + pz * qx
-    out[..., 3] = pw * qz + px * qy - py * qx + pz * qw
-    return out
+    out = np.empty((4, *np.broadcast_shapes(p.shape[:-1], q.shape[:-1])))
+    out[0] = pw * qw - px * qx - py * qy - pz * qz
+    out[1] = pw * qx + px * qw + py * qz - pz * qy
+    out[2] = pw * qy - px * qz + py * qw + pz * qx
+    out[3] = pw * qz + px * qy - py * qx + pz * qw
+    return np.moveaxis(out, 0, -1)
 
 
 def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -72,12 +76,16 @@ def apply_quat_matrix(q: FloatArray, m: FloatArray) -> FloatArray:
     """``q @ m.T`` for (N, 4) quaternions, computed row by row (``einsum``) so that a row's
     result does not depend on how many rows are processed together: a BLAS product may round
     differently for different block sizes, and live and replay must agree to the last bit."""
-    return np.einsum("ij,kj->ik", np.asarray(q, dtype=float), m)
+    return np.einsum("ij,kj->ki", np.asarray(q, dtype=float), m).T
 
 
 def qconj(q: FloatArray) -> FloatArray:
-    """Conjugate (the inverse of a unit quaternion)."""
-    return np.asarray(q, dtype=float) * np.array([1.0, -1.0, -1.0, -1.0])
+    """Conjugate (the inverse of a unit quaternion); keeps the memory layout of ``q``."""
+    q = np.asarray(q, dtype=float)
+    out = np.empty_like(q)
+    out[..., 0] = q[..., 0]
+    np.negative(q[..., 1:], out=out[..., 1:])
+    return out
 
 
 def qnormalize(q: FloatArray) -> FloatArray:
@@ -260,7 +268,7 @@ def pelvis_angles_from_quat(q: FloatArray) -> tuple[FloatArray, FloatArray, Floa
     r20 = 2 * (x * z - w * y)
     r21 = 2 * (y * z + w * x)
     r22 = 1 - 2 * (x * x + y * y)
-    tilt = np.arctan2(-r20, np.hypot(r00, r10))
+    tilt = np.arctan2(-r20, np.sqrt(r00 * r00 + r10 * r10))
     rotation = np.arctan2(r10, r00)
     obliquity = np.arctan2(r21, r22)
     return tilt, obliquity, rotation
@@ -293,7 +301,7 @@ def hip_angles_from_quat(
     r11 = 1 - 2 * (x * x + z * z)
     # R = Ry(a) Rx(b) Rz(c): R[1,2] = -sin b, R[0,2]/R[2,2] = tan a, R[1,0]/R[1,1] = tan c.
     a = np.arctan2(r02, r22)
-    b = np.arctan2(-r12, np.hypot(r10, r11))
+    b = np.arctan2(-r12, np.sqrt(r10 * r10 + r11 * r11))
     c = np.arctan2(r10, r11)
     return -a, s_abd * b, s_rot * c
 
@@ -315,6 +323,6 @@ def thigh_inclination(q_thigh: FloatArray, q_pelvis: FloatArray) -> FloatArray:
     # Forward = horizontal direction 90 deg clockwise of the pelvis's left (y) axis.
     fx = 1 - 2 * (x * x + z * z)
     fy = -2 * (x * y - w * z)
-    norm = np.hypot(fx, fy)
+    norm = np.sqrt(fx * fx + fy * fy)
     forward = (kx * fx + ky * fy) / np.where(norm > 0, norm, 1.0)
     return np.arctan2(forward, -kz)
