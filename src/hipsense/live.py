@@ -58,6 +58,8 @@ STILL_MAX_GYR_RAD_S = np.deg2rad(6.0)
 STILL_MAX_ACC_DEVIATION_M_S2 = 0.4
 MOVE_ENTER_DEG = 25.0
 MOVE_LEAVE_DEG = 10.0
+SENSOR_STALE_S = 0.5
+"""A sensor whose newest sample is this far behind the others' no longer holds them back."""
 LIFTS_WANTED = 3
 HINGES_WANTED = 2
 
@@ -231,6 +233,11 @@ class GuidedCalibration:
     the static pose (a movement enters above 25 deg and ends below 10 deg), the same rule the
     pipeline's window detection uses; the calibration itself is the pipeline's.
 
+    Samples are judged in chunks of common session time: each sensor's blocks wait until every
+    other sensor has reached the same time (a sensor more than ``SENSOR_STALE_S`` behind the
+    newest is not waited for), so the outcome does not depend on how the source batches its
+    notifications (one sensor per batch, or all three).
+
     Parameters
     ----------
     roles : instrumented roles (pelvis first).
@@ -262,7 +269,10 @@ class GuidedCalibration:
         self.hinges = 0
         self.hinge_end_s: float | None = None
         self._acc_sum = {r: np.zeros(3) for r in self.roles}
-        self._acc_n = 0
+        self._acc_n = dict.fromkeys(self.roles, 0)
+        self._pending: dict[str, list[SampleBlock]] = {}
+        self._seen_s: dict[str, float] = {}
+        self._role_still = dict.fromkeys(self.roles, False)
         self._ref: dict[str, np.ndarray] = {}
         self._smooth: dict[str, np.ndarray] = {}
         self._inside = dict.fromkeys(self.roles, False)
@@ -322,30 +332,56 @@ class GuidedCalibration:
         """Advance with new samples; returns True when the status changed noticeably."""
         if self.step not in ("static", "knee_lifts", "hinges"):
             return False
-        # A batch may hold several blocks of one sensor (one per notification): join them.
-        parts: dict[str, list[SampleBlock]] = {}
         for b in blocks:
             if len(b) and b.role in self.roles:
-                parts.setdefault(b.role, []).append(b)
-        by_role = {role: concat_samples(bs) for role, bs in parts.items()}
-        if "pelvis" not in by_role:
+                self._pending.setdefault(b.role, []).append(b)
+                self._seen_s[b.role] = max(self._seen_s.get(b.role, -np.inf), float(b.time_s[-1]))
+        chunk = self._take_chunk()
+        if chunk is None:
             return False
+        by_role, t_start, t_end = chunk
         before = (self.step, round(self.still_s, 1), self.still, self.hinges, *self.lifts.values())
-        pelvis = by_role["pelvis"]
-        t_end = float(pelvis.time_s[-1])
         dt = t_end - self.last_time_s if self.last_time_s is not None else 0.0
         dt = float(np.clip(dt, 0.0, 0.5))
         self.last_time_s = t_end
         if self.started_s is None:
-            self.started_s = float(pelvis.time_s[0])
-        still = all(self._still(b) for b in by_role.values()) and len(by_role) == len(self.roles)
-        self._track_still(still, dt, by_role, t_end)
+            self.started_s = t_start
+        for role, block in by_role.items():
+            self._role_still[role] = self._still(block)
+        still = all(self._role_still.values())
+        self._track_still(still, dt, by_role, t_start, t_end)
         if self.step in ("knee_lifts", "hinges"):
             self._track_movements(by_role, t_end)
         if self.step != "calibrating" and t_end - self.started_s > self.timeout_s:
             self.fail(self._missing())
         after = (self.step, round(self.still_s, 1), self.still, self.hinges, *self.lifts.values())
         return before != after
+
+    def _take_chunk(self) -> tuple[dict[str, SampleBlock], float, float] | None:
+        """Pending samples up to the time every live sensor has reached: (by role, start, end)."""
+        if not self._seen_s:
+            return None
+        newest = max(self._seen_s.values())
+        live = [r for r in self.roles if newest - self._seen_s.get(r, -np.inf) <= SENSOR_STALE_S]
+        for r in self.roles:
+            if r not in live:
+                self._role_still[r] = False  # missing or stale: not known to be still
+        t_end = min(self._seen_s[r] for r in live)
+        by_role: dict[str, SampleBlock] = {}
+        for role, parts in list(self._pending.items()):
+            block = concat_samples(parts)
+            n = int(np.searchsorted(block.time_s, t_end, side="right"))
+            if n == 0:
+                continue
+            by_role[role] = block if n == len(block) else block.slice(0, n)
+            if n == len(block):
+                del self._pending[role]
+            else:
+                self._pending[role] = [block.slice(n, len(block))]
+        if not by_role:
+            return None
+        t_start = min(float(b.time_s[0]) for b in by_role.values())
+        return by_role, t_start, t_end
 
     @staticmethod
     def _still(block: SampleBlock) -> bool:
@@ -356,19 +392,24 @@ class GuidedCalibration:
         )
 
     def _track_still(
-        self, still: bool, dt: float, by_role: dict[str, SampleBlock], t_end: float
+        self,
+        still: bool,
+        dt: float,
+        by_role: dict[str, SampleBlock],
+        t_start: float,
+        t_end: float,
     ) -> None:
         was_still_s = self.still_s
         self.still = still
         if still:
             if self.still_start_s is None:
-                self.still_start_s = float(by_role["pelvis"].time_s[0])
+                self.still_start_s = t_start
                 self._acc_sum = {r: np.zeros(3) for r in self.roles}
-                self._acc_n = 0
+                self._acc_n = dict.fromkeys(self.roles, 0)
             self.still_s += dt
             for r, b in by_role.items():
                 self._acc_sum[r] += b.acc_m_s2.mean(axis=0)
-            self._acc_n += 1
+                self._acc_n[r] += 1
         else:
             self.still_s = 0.0
             self.still_start_s = None
@@ -392,9 +433,8 @@ class GuidedCalibration:
         if self.step == "knee_lifts" and shorter:
             return  # keep the longer still period
         self.static_window_s = (start, end_s)
-        n = max(self._acc_n, 1)
         self._ref = {r: s / max(float(np.linalg.norm(s)), 1e-9) for r, s in self._acc_sum.items()}
-        self._smooth = {r: s / n for r, s in self._acc_sum.items()}
+        self._smooth = {r: s / max(self._acc_n[r], 1) for r, s in self._acc_sum.items()}
         if self.step == "static":
             self.step = "knee_lifts"
             self.message = self._lift_message()
