@@ -403,6 +403,7 @@ class BleSession:
         self.session_start_ns = self.backend.now_ns()
         self._links: dict[str, _Link] = {}
         self._raw: asyncio.Queue[RawNotification | SensorEvent | _Reset] = asyncio.Queue()
+        self._taken: list[RawNotification | SensorEvent | _Reset] = []
         self._out: asyncio.Queue[list[Item] | None] = asyncio.Queue()
         self._radio_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -566,7 +567,12 @@ class BleSession:
             batch = [await self._raw.get()]
             if self.batch_window_s > 0:
                 # Decoding costs per call, not per byte: gather a few notifications first.
-                await asyncio.sleep(self.batch_window_s)
+                try:
+                    await asyncio.sleep(self.batch_window_s)
+                except asyncio.CancelledError:
+                    # Stopping: what was already taken off the queue must still be decoded.
+                    self._taken = batch
+                    raise
             while not self._raw.empty() and len(batch) < 4096:
                 batch.append(self._raw.get_nowait())
             self._out.put_nowait(self._decode(batch))
@@ -774,7 +780,8 @@ class BleSession:
                 await task
         self._tasks = []
         # Decode what already arrived, so nothing received is lost.
-        pending: list[RawNotification | SensorEvent | _Reset] = []
+        pending: list[RawNotification | SensorEvent | _Reset] = self._taken
+        self._taken = []
         while not self._raw.empty():
             pending.append(self._raw.get_nowait())
         if pending:
