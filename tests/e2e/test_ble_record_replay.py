@@ -6,7 +6,6 @@ samples exactly as live decoded them, so a replay through the pipeline gives wha
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +16,10 @@ from hipsense.recording.format import RecordType, SensorInfo, SessionMetadata
 from hipsense.recording.reader import RecordingReader
 from hipsense.recording.replay import replay_recording
 from hipsense.recording.writer import RecordingWriter
-from hipsense.sensors.ble import BleSession, ReconnectPolicy
+from hipsense.sensors.ble import BleSession
 from hipsense.types import RawNotification, SampleBlock
 from hipsim import simulate_session
 from hipsim.accuracy import issue_error_model
-from hipsim.ble import build_radio
 
 PROTOCOLS = {"pelvis": "open_profile", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
 RATES = {"pelvis": 100.0, "thigh_left": 60.0, "thigh_right": 100.0}
@@ -29,57 +27,48 @@ RATES = {"pelvis": 100.0, "thigh_left": 60.0, "thigh_right": 100.0}
 pytestmark = pytest.mark.slow
 
 
-async def _record_live(path: Path) -> tuple[HipPipeline, int]:
+async def _record_live(run_over_virtual_ble, path: Path) -> tuple[HipPipeline, int]:
     session = simulate_session(
         "active_extension", 4, errors=issue_error_model(), duration_s=40.0, rate_hz=RATES
     )
-    radio, assignments = build_radio(session.samples, PROTOCOLS, None, speed=None)
-    await radio.start()
-    ble = BleSession(
-        assignments,
-        RATES,
-        backend=radio.ble_backend(),
-        scan_timeout_s=0.3,
-        policy=ReconnectPolicy(base_delay_s=0.2, scan_timeout_s=2.0, connect_timeout_s=2.0),
-        seed=1,
-    )
-    await ble.start()
-    meta = SessionMetadata(
-        source="ble",
-        sensors=[SensorInfo(r, PROTOCOLS[r], assignments[r], RATES[r]) for r in PROTOCOLS],
-        session_start_ns=ble.session_start_ns,
-    )
     live = HipPipeline(RATES, buffer_limit_s=np.inf)
     raw_count = 0
-    with RecordingWriter(path, meta, flush_interval_s=None) as writer:
+    writer: RecordingWriter | None = None
 
-        async def consume() -> None:
-            nonlocal raw_count
-            async for items in ble.items():
-                blocks = []
-                for item in items:
-                    if isinstance(item, SampleBlock) and len(item):
-                        writer.add_samples(item)
-                        blocks.append(item)
-                    elif isinstance(item, RawNotification):
-                        writer.add_raw(item)
-                        raw_count += 1
-                if blocks:
-                    live.process(blocks)
+    def start(ble: BleSession, assignments: dict[str, str]) -> None:
+        nonlocal writer
+        meta = SessionMetadata(
+            source="ble",
+            sensors=[SensorInfo(r, PROTOCOLS[r], assignments[r], RATES[r]) for r in PROTOCOLS],
+            session_start_ns=ble.session_start_ns,
+        )
+        writer = RecordingWriter(path, meta, flush_interval_s=None)
 
-        task = asyncio.create_task(consume())
-        try:
-            await radio.wait_finished(120.0)
-        finally:
-            await ble.stop()
-            await task
-            await radio.close()
+    def consume(items: list) -> None:
+        nonlocal raw_count
+        assert writer is not None
+        blocks = []
+        for item in items:
+            if isinstance(item, SampleBlock) and len(item):
+                writer.add_samples(item)
+                blocks.append(item)
+            elif isinstance(item, RawNotification):
+                writer.add_raw(item)
+                raw_count += 1
+        if blocks:
+            live.process(blocks)
+
+    await run_over_virtual_ble(session.samples, PROTOCOLS, RATES, consume, on_start=start)
+    assert writer is not None
+    writer.close()
     return live, raw_count
 
 
-async def test_record_over_ble_then_replay_gives_the_live_angles(tmp_path: Path) -> None:
+async def test_record_over_ble_then_replay_gives_the_live_angles(
+    tmp_path: Path, virtual_ble
+) -> None:
     path = tmp_path / "ble.hsr"
-    live, raw_count = await _record_live(path)
+    live, raw_count = await _record_live(virtual_ble, path)
     live.calibrate()
     live_angles = live.flush()
     assert len(live_angles) > 3000

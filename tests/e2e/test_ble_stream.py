@@ -7,17 +7,14 @@ the session runs faster than real time with realistic timestamps.
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
 from hipsense.pipeline import process_session
-from hipsense.sensors.ble import BleSession, ReconnectPolicy
 from hipsense.types import SampleBlock, SensorEvent
 from hipsim import simulate_session
 from hipsim.accuracy import compare, issue_error_model
-from hipsim.ble import Faults, VirtualRadio, build_radio
+from hipsim.ble import Faults, VirtualRadio
 
 PROTOCOLS = {"pelvis": "open_profile", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
 RATES = {"pelvis": 100.0, "thigh_left": 60.0, "thigh_right": 100.0}
@@ -26,39 +23,25 @@ pytestmark = pytest.mark.slow
 
 
 async def stream_over_ble(
-    session, faults=None, speed=None
+    run_over_virtual_ble, session, faults=None, speed=None
 ) -> tuple[dict[str, SampleBlock], list[SensorEvent], list[dict], VirtualRadio]:
-    """Play ``session`` through virtual sensors and hipsense's BleSession; collect the output."""
-    radio, assignments = build_radio(session.samples, PROTOCOLS, faults, speed=speed)
-    await radio.start()
-    ble = BleSession(
-        assignments,
-        RATES,
-        backend=radio.ble_backend(),
-        scan_timeout_s=0.3,
-        policy=ReconnectPolicy(base_delay_s=0.2, scan_timeout_s=2.0, connect_timeout_s=2.0),
-        seed=1,
-    )
-    await ble.start()
-    blocks: dict[str, list[SampleBlock]] = {r: [] for r in assignments}
+    """Play ``session`` through virtual sensors and hipsense's BleSession; collect the output.
+
+    ``run_over_virtual_ble`` is the conftest helper (the ``virtual_ble`` fixture).
+    """
+    blocks: dict[str, list[SampleBlock]] = {r: [] for r in PROTOCOLS}
     events: list[SensorEvent] = []
 
-    async def collect() -> None:
-        async for items in ble.items():
-            for item in items:
-                if isinstance(item, SampleBlock):
-                    blocks[item.role].append(item)
-                elif isinstance(item, SensorEvent):
-                    events.append(item)
+    def collect(items: list) -> None:
+        for item in items:
+            if isinstance(item, SampleBlock):
+                blocks[item.role].append(item)
+            elif isinstance(item, SensorEvent):
+                events.append(item)
 
-    task = asyncio.create_task(collect())
-    try:
-        await radio.wait_finished(120.0)
-    finally:
-        await ble.stop()
-        await task
-        status = ble.status()
-        await radio.close()
+    status, radio = await run_over_virtual_ble(
+        session.samples, PROTOCOLS, RATES, collect, faults=faults, speed=speed
+    )
     samples = {
         r: SampleBlock(
             r,
@@ -77,9 +60,9 @@ def _simulate(seed: int, duration_s: float = 60.0):
     )
 
 
-async def test_mixed_vendors_match_direct_pipeline_without_loss():
+async def test_mixed_vendors_match_direct_pipeline_without_loss(virtual_ble):
     sim = _simulate(3)
-    samples, events, status, _radio = await stream_over_ble(sim)
+    samples, events, status, _radio = await stream_over_ble(virtual_ble, sim)
     # No sample lost: every sample of the session arrived, in order, once.
     for role, block in samples.items():
         assert len(block) == len(sim.samples[role]), role
@@ -103,12 +86,12 @@ async def test_mixed_vendors_match_direct_pipeline_without_loss():
         assert rmse < 0.5, (name, rmse)
 
 
-async def test_disconnect_reconnects_within_5_s_and_others_unaffected():
+async def test_disconnect_reconnects_within_5_s_and_others_unaffected(virtual_ble):
     sim = _simulate(4, duration_s=24.0)
     faults = {"thigh_left": Faults(disconnect_at_s=(10.0,), out_of_range_s=1.0, seed=2)}
     # Paced at 2.5x real time, so the reconnection's own work (scan, connect, discovery) takes
     # its share of simulated time instead of happening "between" two simulated instants.
-    samples, events, status, radio = await stream_over_ble(sim, faults, speed=2.5)
+    samples, events, status, radio = await stream_over_ble(virtual_ble, sim, faults, speed=2.5)
     lost = [e for e in events if e.kind == "disconnected"]
     back = [e for e in events if e.kind == "reconnected"]
     assert [e.role for e in lost] == ["thigh_left"] and [e.role for e in back] == ["thigh_left"]
@@ -127,7 +110,7 @@ async def test_disconnect_reconnects_within_5_s_and_others_unaffected():
     assert radio.sensor(by_role["thigh_left"]["address"]).counters.connections == 2
 
 
-async def test_loss_malformed_bursts_and_drift_stay_within_accuracy_bounds():
+async def test_loss_malformed_bursts_and_drift_stay_within_accuracy_bounds(virtual_ble):
     sim = _simulate(5)
     faults = {
         role: Faults(drop_pct=5.0, malformed_pct=5.0, burst_pct=5.0, clock_drift_ppm=drift, seed=i)
@@ -135,7 +118,7 @@ async def test_loss_malformed_bursts_and_drift_stay_within_accuracy_bounds():
             [("pelvis", 300.0), ("thigh_left", -300.0), ("thigh_right", 200.0)]
         )
     }
-    samples, events, status, radio = await stream_over_ble(sim, faults)
+    samples, events, status, radio = await stream_over_ble(virtual_ble, sim, faults)
     by_role = {s["role"]: s for s in status}
     for role, s in by_role.items():
         counters = radio.sensor(s["address"]).counters

@@ -1,0 +1,63 @@
+"""Shared helpers of the end-to-end tests over the virtual BLE stack."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from hipsense.sensors.ble import BleSession, ReconnectPolicy
+from hipsim.ble import VirtualRadio, build_radio
+
+Items = list[Any]
+
+
+async def run_over_virtual_ble(
+    samples: Mapping[str, Any],
+    protocols: Mapping[str, str],
+    rates: Mapping[str, float],
+    on_items: Callable[[Items], None],
+    faults: Mapping[str, Any] | None = None,
+    speed: float | None = None,
+    on_start: Callable[[BleSession, dict[str, str]], None] | None = None,
+) -> tuple[list[dict[str, Any]], VirtualRadio]:
+    """Stream ``samples`` through virtual sensors and hipsense's BleSession to the end.
+
+    ``on_items`` gets every batch the session yields; ``on_start`` the running session and
+    the role -> address assignments. Returns the session's final device status and the radio.
+    """
+    radio, assignments = build_radio(dict(samples), dict(protocols), faults, speed=speed)
+    await radio.start()
+    ble = BleSession(
+        assignments,
+        dict(rates),
+        backend=radio.ble_backend(),
+        scan_timeout_s=0.3,
+        policy=ReconnectPolicy(base_delay_s=0.2, scan_timeout_s=2.0, connect_timeout_s=2.0),
+        seed=1,
+    )
+    await ble.start()
+    if on_start is not None:
+        on_start(ble, assignments)
+
+    async def consume() -> None:
+        async for items in ble.items():
+            on_items(items)
+
+    task = asyncio.create_task(consume())
+    try:
+        await radio.wait_finished(120.0)
+    finally:
+        await ble.stop()
+        await task
+        status = ble.status()
+        await radio.close()
+    return status, radio
+
+
+@pytest.fixture
+def virtual_ble() -> Callable[..., Any]:
+    """:func:`run_over_virtual_ble` for tests (conftest modules are not imported by path)."""
+    return run_over_virtual_ble
