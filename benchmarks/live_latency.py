@@ -35,6 +35,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to others on this machine's CPUs (/proc/stat 'steal')."""
+    with open("/proc/stat") as fh:
+        return int(fh.readline().split()[8]) / TICKS
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -86,9 +92,9 @@ async def phase(base: str, pid: int, seconds: float, n_clients: int, with_stalle
         s.latencies_ms.clear()
         s.frames = 0
         s.seqs.clear()
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, t0, steal0 = cpu_seconds(pid), time.monotonic(), steal_seconds()
     await asyncio.sleep(seconds)
-    cpu1, t1 = cpu_seconds(pid), time.monotonic()
+    cpu1, t1, steal1 = cpu_seconds(pid), time.monotonic(), steal_seconds()
     async with httpx.AsyncClient() as client:
         health = (await client.get(base + "/api/health")).json()
     stop.set()
@@ -103,6 +109,10 @@ async def phase(base: str, pid: int, seconds: float, n_clients: int, with_stalle
         f"p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms (target p99 < 20 ms)"
     )
     print(f"server CPU: {100 * (cpu1 - cpu0) / (t1 - t0):.1f} % of one core")
+    print(
+        f"CPU steal on this machine (the hypervisor running others): {steal1 - steal0:.1f} s "
+        f"in {t1 - t0:.0f} s"
+    )
     print(
         f"frames delivered per client: min {min(frames)}, max {max(frames)} "
         f"({min(frames) / (t1 - t0):.1f} frames/s); messages lost by reading clients: {lost}"
