@@ -16,16 +16,17 @@ the simulator's markers; truth comes from ``SimSession.truth_at`` (never hard-co
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "exercises"))
-
 from scipy.signal import find_peaks
-from scripted import (
+
+from hipsense.exercises.protocols import AnalysisConfig
+from hipsense.exercises.session import analyze_session
+from hipsense.pipeline import process_session
+from hipsim import simulate_session
+from hipsim.accuracy import issue_error_model
+from hipsim.subjects import (
     markers_of,
     match_episodes,
     scripted_session,
@@ -33,12 +34,6 @@ from scripted import (
     truth_block,
     truth_episodes,
 )
-
-from hipsense.exercises.protocols import AnalysisConfig
-from hipsense.exercises.session import analyze_session
-from hipsense.pipeline import process_session
-from hipsim import simulate_session
-from hipsim.accuracy import issue_error_model
 
 CONFIG = AnalysisConfig()
 SUBJECTS = {

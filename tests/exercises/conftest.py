@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
-from scripted import markers_of, scripted_session, subject_block
 
 from hipsense.pipeline import process_session
 from hipsense.types import AngleBlock, Marker
 from hipsim import simulate_session
 from hipsim.accuracy import issue_error_model
 from hipsim.session import SimSession
+from hipsim.subjects import markers_of, scripted_session, subject_block
 
 SUBJECTS = {  # (active, passive) hip extension, degrees
     "within_norms": (15.0, 18.0),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scripted import truth_block
 
 from hipsense.exercises.holds import HoldTracker, analyze_hold
 from hipsense.exercises.live import ExerciseAnalyzer
@@ -12,6 +11,7 @@ from hipsense.exercises.protocols import AnalysisConfig, HoldProtocol
 from hipsense.exercises.segments import slice_block
 from hipsense.exercises.session import analyze_session
 from hipsense.types import AngleBlock, Marker
+from hipsim.subjects import truth_block
 
 CONFIG = AnalysisConfig()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.signal import find_peaks
-from scripted import truth_block
 
 from hipsense.exercises.cars import analyze_cars
 from hipsense.exercises.session import analyze_session
 from hipsense.exercises.smoothness import sparc
+from hipsim.subjects import truth_block
 
 
 def results(analysis, kind):

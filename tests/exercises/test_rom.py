@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scripted import match_episodes, truth_block, truth_episodes
 
 from hipsense.exercises.protocols import AnalysisConfig
 from hipsense.exercises.rom import analyze_range, classify_gap
 from hipsense.exercises.segments import slice_block
 from hipsense.exercises.session import analyze_session
+from hipsim.subjects import match_episodes, truth_block, truth_episodes
 
 CONFIG = AnalysisConfig()
 

@@ -1,4 +1,4 @@
-"""Scripted subjects built through hipsim's public script API (no simulator changes).
+"""Scripted subjects with known ranges, built on hipsim's script API (tests and benchmarks).
 
 ``scripted_session(block, seed)`` runs the simulator's calibration routine, then ``block``
 (a function appending phases to a :class:`hipsim.script.ScriptBuilder`), and samples the
