@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
+from api_helpers import wait_for
 from fastapi.testclient import TestClient
 
 from hipsense.errors import ConfigurationError
-
-
-def wait_for(
-    client: TestClient, path: str, predicate: Callable[[Any], bool], timeout_s: float = 8.0
-) -> Any:
-    """GET ``path`` until ``predicate(body)`` holds."""
-    deadline = time.monotonic() + timeout_s
-    body: Any = {}
-    while time.monotonic() < deadline:
-        body = client.get(path).json()
-        if predicate(body):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never satisfied the condition; last: {body}")
 
 
 def test_health(client: TestClient) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from api_helpers import wait_for
 from fastapi.testclient import TestClient
 
 from hipsense.api.app import create_app
@@ -28,20 +29,6 @@ from hipsense.types import Marker, SampleBlock
 
 SAMPLES = Path(__file__).resolve().parents[2] / "recordings"
 SAMPLE = SAMPLES / "hip_cars.hsr"
-
-
-def wait_for(
-    client: TestClient, path: str, predicate: Callable[[Any], bool], timeout_s: float = 8.0
-) -> Any:
-    """GET ``path`` until ``predicate(body)`` holds."""
-    deadline = time.monotonic() + timeout_s
-    body: Any = {}
-    while time.monotonic() < deadline:
-        body = client.get(path).json()
-        if predicate(body):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never satisfied the condition; last: {body}")
 
 
 def record(client: TestClient, name: str, seconds: float = 1.2) -> dict[str, Any]:
