@@ -210,20 +210,6 @@ def _inclination_deg(acc: np.ndarray, ref: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(acc @ ref / norm, -1.0, 1.0))))
 
 
-def concat_samples(blocks: Sequence[SampleBlock]) -> SampleBlock:
-    """One sensor's consecutive blocks as one block."""
-    if len(blocks) == 1:
-        return blocks[0]
-    mags = [b.mag_uT for b in blocks]
-    return SampleBlock(
-        blocks[0].role,
-        np.concatenate([b.time_s for b in blocks]),
-        np.concatenate([b.acc_m_s2 for b in blocks]),
-        np.concatenate([b.gyr_rad_s for b in blocks]),
-        None if any(m is None for m in mags) else np.concatenate(mags),  # type: ignore[arg-type]
-    )
-
-
 class GuidedCalibration:
     """The calibration routine as a state machine fed with raw sample blocks.
 
@@ -369,7 +355,7 @@ class GuidedCalibration:
         t_end = min(self._seen_s[r] for r in live)
         by_role: dict[str, SampleBlock] = {}
         for role, parts in list(self._pending.items()):
-            block = concat_samples(parts)
+            block = SampleBlock.concat(parts)
             n = int(np.searchsorted(block.time_s, t_end, side="right"))
             if n == 0:
                 continue

@@ -87,6 +87,21 @@ class SampleBlock:
     def __len__(self) -> int:
         return len(self.time_s)
 
+    @staticmethod
+    def concat(blocks: list[SampleBlock]) -> SampleBlock:
+        """One sensor's consecutive blocks joined (at least one block; the magnetometer is
+        kept only when every block has it)."""
+        if len(blocks) == 1:
+            return blocks[0]
+        mags = [b.mag_uT for b in blocks]
+        return SampleBlock(
+            blocks[0].role,
+            np.concatenate([b.time_s for b in blocks]),
+            np.concatenate([b.acc_m_s2 for b in blocks]),
+            np.concatenate([b.gyr_rad_s for b in blocks]),
+            None if any(m is None for m in mags) else np.concatenate(mags),  # type: ignore[arg-type]
+        )
+
     def slice(self, start: int, stop: int) -> SampleBlock:
         """Samples ``start:stop`` as a new block (views, no copy)."""
         return SampleBlock(

@@ -131,15 +131,7 @@ def collect_samples(path: str | Path) -> dict[str, SampleBlock]:
     out: dict[str, SampleBlock] = {}
     for role in ROLES:
         if role in parts:
-            p = parts[role]
-            mags = [b.mag_uT for b in p]
-            out[role] = SampleBlock(
-                role,
-                np.concatenate([b.time_s for b in p]),
-                np.concatenate([b.acc_m_s2 for b in p]),
-                np.concatenate([b.gyr_rad_s for b in p]),
-                None if any(m is None for m in mags) else np.concatenate(mags),  # type: ignore[arg-type]
-            )
+            out[role] = SampleBlock.concat(parts[role])
     return out
 
 

@@ -168,7 +168,7 @@ class RecordingWriter:
         parts = self._samples.pop(role, [])
         if not parts:
             return
-        block = parts[0] if len(parts) == 1 else _concat(parts)
+        block = SampleBlock.concat(parts)
         t = block.time_s
         start = 0
         while start < len(t):
@@ -236,17 +236,6 @@ class RecordingWriter:
         with self._lock:
             self._closed = True
             self._fh.close()
-
-
-def _concat(parts: list[SampleBlock]) -> SampleBlock:
-    mags = [p.mag_uT for p in parts]
-    return SampleBlock(
-        parts[0].role,
-        np.concatenate([p.time_s for p in parts]),
-        np.concatenate([p.acc_m_s2 for p in parts]),
-        np.concatenate([p.gyr_rad_s for p in parts]),
-        None if any(m is None for m in mags) else np.concatenate(mags),  # type: ignore[arg-type]
-    )
 
 
 def _fsync_directory(directory: Path) -> None:
