@@ -133,7 +133,7 @@ class AlignedBlock:
     """All sensors resampled onto one session timeline.
 
     ``quat[role]`` is (N, 4) sensor -> earth; ``gyr_rad_s[role]`` and ``acc_m_s2[role]`` are
-    (N, 3) in sensor coordinates, linearly interpolated; ``rest[role]`` is the filter's rest flag.
+    (N, 3) in sensor coordinates, the nearest sample; ``rest[role]`` is the filter's rest flag.
     """
 
     time_s: FloatArray

@@ -19,19 +19,16 @@ import itertools
 
 import numpy as np
 
-from hipsense.body.calibration import Calibration, qrotate_inverse_up, sensor_to_segment
+from hipsense.body.calibration import Calibration, sensor_to_segment
 from hipsense.body.frames import (
-    apply_quat_matrix,
+    HIP_SIGNS,
     heading_rad,
-    hip_angles_from_quat,
-    pelvis_angles_from_quat,
-    qconj,
     qmul,
     quat_to_matrix,
     rot_z,
     sandwich_matrix,
-    thigh_inclination,
 )
+from hipsense.kernels import apply_matrix, hip_angles_deg, pelvis_angles_deg, standing_role
 from hipsense.types import (
     PELVIS_COLUMNS,
     SIDES,
@@ -86,12 +83,12 @@ class HipKinematics:
         self, block: AlignedBlock, roles: list[str], sl: slice | np.ndarray = slice(None)
     ) -> dict[str, FloatArray]:
         """Segment -> heading-aligned earth quaternions (N, 4) per role, for frames ``sl``."""
-        return {
-            r: apply_quat_matrix(
-                block.quat[r][sl], sandwich_matrix(self._heading_q[r], self._mount_q[r])
-            )
-            for r in roles
-        }
+        out = {}
+        for r in roles:
+            q = np.ascontiguousarray(block.quat[r][sl], dtype=float)
+            out[r] = np.empty_like(q)
+            apply_matrix(q, sandwich_matrix(self._heading_q[r], self._mount_q[r]), out[r])
+        return out
 
     def process(self, block: AlignedBlock) -> AngleBlock:
         """Angles for every frame of ``block``; NaN where a sensor has no data."""
@@ -131,37 +128,38 @@ class HipKinematics:
         n: int,
     ) -> None:
         pelvis = seg["pelvis"]
-        tilt, obliquity, rotation = pelvis_angles_from_quat(pelvis)
-        pelvis_inv = qconj(pelvis)
         for role in thighs:
             side = SIDES[role]  # type: ignore[index]
-            thigh = seg[role]
-            flex, abd, rot = hip_angles_from_quat(side, qmul(pelvis_inv, thigh))
-            incl = thigh_inclination(thigh, pelvis)
+            flex, abd, rot, incl = (np.empty(n) for _ in range(4))
+            hip_angles_deg(pelvis, seg[role], *HIP_SIGNS[side], flex, abd, rot, incl)
             for name, val in zip(
                 (*hip_columns(side), thigh_inclination_column(side)),
                 (flex, abd, rot, incl),
                 strict=True,
             ):
-                columns[name] = np.degrees(val)
+                columns[name] = val
+        tilt, obliquity, rotation = (np.empty(n) for _ in range(3))
+        pelvis_angles_deg(pelvis, tilt, obliquity, rotation)
         for name, val in zip(PELVIS_COLUMNS, (tilt, obliquity, rotation), strict=True):
-            columns[name] = np.degrees(val)
+            columns[name] = val
 
     def _standing(self, block: AlignedBlock) -> np.ndarray:
         """Still and upright, judged by quantities no heading correction changes."""
         standing = np.ones(len(block), dtype=bool)
-        cos_lim = np.cos(self.realign_max_pose_rad)
+        cos_lim = float(np.cos(self.realign_max_pose_rad))
         for role in self.roles:
-            g = block.gyr_rad_s[role]
-            a = block.acc_m_s2[role]
-            gyr_n = np.sqrt(np.einsum("ij,ij->i", g, g))
-            acc_dev = np.abs(np.sqrt(np.einsum("ij,ij->i", a, a)) - GRAVITY_M_S2)
-            standing &= (gyr_n < REST_MAX_GYR_RAD_S) & (acc_dev < REST_MAX_ACC_DEVIATION_M_S2)
-            # Segment z axis within the pose limit of the vertical: earth's up in sensor
-            # coordinates dotted with the segment's z axis in sensor coordinates.
-            up = qrotate_inverse_up(block.quat[role])
-            z_seg = quat_to_matrix(self._mount_q[role])[:, 2]
-            standing &= up @ z_seg > cos_lim
+            standing_role(
+                np.ascontiguousarray(block.gyr_rad_s[role], dtype=float),
+                np.ascontiguousarray(block.acc_m_s2[role], dtype=float),
+                np.ascontiguousarray(block.quat[role], dtype=float),
+                # The segment's z axis in sensor coordinates.
+                np.ascontiguousarray(quat_to_matrix(self._mount_q[role])[:, 2]),
+                REST_MAX_GYR_RAD_S,
+                GRAVITY_M_S2,
+                REST_MAX_ACC_DEVIATION_M_S2,
+                cos_lim,
+                standing,
+            )
         return standing
 
     def _triggers(self, block: AlignedBlock) -> list[int]:
