@@ -62,6 +62,61 @@ def longest_run_s(time_s: FloatArray, mask: BoolArray) -> float:
     return max((b - a for a, b in runs), default=0.0)
 
 
+def hysteresis_intervals(
+    time_s: FloatArray, values: FloatArray, enter: float, leave: float
+) -> list[tuple[float, float]]:
+    """Runs where ``values`` went above ``enter`` and has not yet fallen below ``leave``.
+
+    A Schmitt trigger (``leave <= enter``): a value held between the two levels never
+    flickers in and out. Crossing instants are interpolated linearly between frames, so a
+    run's duration is not quantised to the frame period. A run under way at the first frame
+    starts there; one still under way at the last frame ends one period after it (each frame
+    covers one period, as in :func:`intervals`). NaN counts as below ``leave``; a value
+    between the levels at the first frame starts outside a run.
+
+    Examples
+    --------
+    >>> t = np.arange(6) * 1.0
+    >>> hysteresis_intervals(t, np.array([0.0, 10, 7, 8, 2, 0]), 5.0, 4.0)
+    [(0.5, 3.667)]
+    """
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return []
+    dt = sample_period_s(time_s)
+    # State per frame: 1 above enter, 0 below leave (or NaN), -1 in between (keep state).
+    state = np.full(len(v), -1, dtype=np.int8)
+    state[v > enter] = 1
+    state[~(v >= leave)] = 0
+    decided = np.where(state >= 0, np.arange(len(v)), -1)
+    np.maximum.accumulate(decided, out=decided)
+    inside = np.where(decided >= 0, state[np.maximum(decided, 0)], 0).astype(bool)
+    edges = np.diff(np.concatenate(([0], inside.astype(np.int8), [0])))
+    out: list[tuple[float, float]] = []
+    starts, stops = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
+    for i, j in zip(starts, stops, strict=True):
+        start = float(time_s[i])
+        if i > 0 and np.isfinite(v[i - 1]):
+            start = float(
+                time_s[i - 1] + (time_s[i] - time_s[i - 1]) * _fraction(v[i - 1], v[i], enter)
+            )
+        if j == len(v):
+            end = float(time_s[-1]) + dt
+        elif np.isfinite(v[j]):
+            end = float(
+                time_s[j - 1] + (time_s[j] - time_s[j - 1]) * _fraction(v[j - 1], v[j], leave)
+            )
+        else:
+            end = float(time_s[j])
+        out.append((round(start, 3), round(end, 3)))
+    return out
+
+
+def _fraction(a: float, b: float, level: float) -> float:
+    """Where between ``a`` and ``b`` (0..1) a straight line crosses ``level``."""
+    return float(np.clip((level - a) / (b - a), 0.0, 1.0)) if b != a else 1.0
+
+
 def smooth(values: FloatArray, time_s: FloatArray, window_s: float) -> FloatArray:
     """Centred moving average over ``window_s`` (edges use the nearest values)."""
     n = round(window_s / sample_period_s(time_s))

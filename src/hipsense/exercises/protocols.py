@@ -81,6 +81,8 @@ class AnalysisConfig:
     bridge_target_hold_s: float = 3.0
     step_prominence_deg: float = 10.0
     sitting_flexion_deg: float = 60.0
+    sitting_hysteresis_deg: float = 5.0  # a bout ends below sitting_flexion_deg - this
+    sitting_min_bout_s: float = 2.0  # shorter bouts are transient bends, not sitting
     protocol: HoldProtocol = field(default_factory=HoldProtocol)
 
     @staticmethod
