@@ -28,12 +28,14 @@ def _analysis(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
     angles, markers = load_session(args.file, args.markers, args.filter)
     if not markers:
+        hint = "" if args.auto else "; --auto analyses detected sitting, CARs and walking"
         print(
             "warning: no exercise markers (give --markers start_s,end_s,exercise,side CSV); "
-            "only automatic analyses ran",
+            f"only automatic analyses ran{hint}",
             file=sys.stderr,
         )
-    return angles, analyze_session(angles, markers, _config(args.config)).to_dict()
+    config = _config(args.config)
+    return angles, analyze_session(angles, markers, config, detect=args.auto).to_dict()
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -67,6 +69,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markers", help="markers CSV: start_s,end_s,exercise,side")
     p.add_argument("--config", help="JSON of analysis thresholds and hold protocol")
     p.add_argument("--filter", default="vqf", help="orientation filter (samples/recordings)")
+    p.add_argument(
+        "--auto",
+        action="store_true",
+        help="also analyse segments detected where the movement is unambiguous (sitting, "
+        "CARs, walking) and no marked segment overlaps; labelled source=detected",
+    )
 
 
 def register(sub: Any) -> None:

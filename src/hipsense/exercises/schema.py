@@ -31,12 +31,18 @@ class Result:
     """Mixin: ``to_dict`` of a dataclass result, with a ``kind`` tag first."""
 
     kind: str = "result"
+    # Where the analysed segment came from: "marked", "detected" or "session" (the whole
+    # session); None (not in the dict) for results not tied to one segment.
+    source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``kind`` first, floats rounded to 0.001)."""
+        """JSON-ready dict (``kind`` and ``source`` first, floats rounded to 0.001)."""
         assert dataclasses.is_dataclass(self)
         body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {"kind": self.kind, **_clean(body)}
+        head: dict[str, Any] = {"kind": self.kind}
+        if self.source is not None:
+            head["source"] = self.source
+        return {**head, **_clean(body)}
 
 
 Interval = tuple[float, float]

@@ -31,12 +31,17 @@ ONE_SIDED: frozenset[str] = frozenset((*ROM_EXERCISES, *HOLD_EXERCISES, "cars", 
 
 @dataclass(frozen=True)
 class Segment:
-    """A closed exercise window on the session clock (s)."""
+    """A closed exercise window on the session clock (s).
+
+    ``source`` is ``"marked"`` (the user, a protocol or a markers CSV) or ``"detected"``
+    (:mod:`hipsense.exercises.detect`).
+    """
 
     start_s: float
     end_s: float
     exercise: str
     side: str | None = None
+    source: str = "marked"
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -45,6 +50,7 @@ class Segment:
             "end_s": round(self.end_s, 3),
             "exercise": self.exercise,
             "side": self.side,
+            "source": self.source,
         }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from hipsense.exercises.bridge import analyze_bridge
 from hipsense.exercises.cars import analyze_cars
+from hipsense.exercises.detect import add_detected, detect_segments
 from hipsense.exercises.gait import analyze_gait
 from hipsense.exercises.holds import analyze_hold, summarize_holds
 from hipsense.exercises.protocols import AnalysisConfig
@@ -88,6 +89,8 @@ def analyze_segment(
         out.append(analyze_gait(block, config))
     elif ex == "sitting":
         out.append(analyze_sitting(block, config))
+    for r in out:
+        r.source = segment.source
     return out
 
 
@@ -96,6 +99,7 @@ def analyze_session(
     markers: list[Marker],
     config: AnalysisConfig | None = None,
     whole_session_sitting: bool = True,
+    detect: bool = False,
 ) -> SessionAnalysis:
     """Every analysis on every marked segment of a session, plus gaps and hold compliance.
 
@@ -105,7 +109,10 @@ def analyze_session(
     markers : exercise markers (unknown labels and open markers are ignored).
     config : thresholds and the hold protocol.
     whole_session_sitting : also report sitting exposure over the whole session (automatic,
-        no marker needed).
+        no marker needed; ``source`` ``"session"``).
+    detect : also analyse segments found by :func:`hipsense.exercises.detect.detect_segments`
+        (sitting, CARs, walking) that overlap no marked segment; their segments and results
+        carry ``source`` ``"detected"``.
 
     Examples
     --------
@@ -114,6 +121,8 @@ def analyze_session(
     """
     config = config or AnalysisConfig()
     segments = segments_from_markers(markers)
+    if detect:
+        segments = add_detected(segments, detect_segments(angles, config))
     results: list[Result] = []
     warnings: list[str] = []
     t = angles.time_s
@@ -127,6 +136,7 @@ def analyze_session(
     if whole_session_sitting and len(t):
         whole = analyze_sitting(angles, config)
         whole.kind = "sitting_session"
+        whole.source = "session"
         results.append(whole)
     ranges = [r for r in results if isinstance(r, RangeResult)]
     holds = [r for r in results if isinstance(r, HoldResult)]

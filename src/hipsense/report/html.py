@@ -80,6 +80,8 @@ def _angle_chart(
     for seg in analysis["segments"]:
         if seg["end_s"] > t0 and seg["start_s"] < t1 and not seg["exercise"].startswith("hold"):
             text = f"{seg['exercise']} {seg['side'] or ''}"
+            if seg.get("source") == "detected":
+                text += " (detected)"
             chart.spans.append(
                 (seg["start_s"], seg["end_s"], PHASE_COLORS.get(seg["exercise"], "#eee"), text)
             )
@@ -98,6 +100,12 @@ def _angle_chart(
             hi = h["band_high_deg"] if h["band_high_deg"] is not None else h["band_low_deg"] + 8
             chart.bands.append((h["start_s"], h["end_s"], h["band_low_deg"], hi))
     return chart.svg()
+
+
+def _segment_count(analysis: dict[str, Any]) -> str:
+    detected = sum(s.get("source") == "detected" for s in analysis["segments"])
+    marked = len(analysis["segments"]) - detected
+    return f"{marked} marked segments" + (f", {detected} detected" if detected else "")
 
 
 def _legend(analysis: dict[str, Any]) -> str:
@@ -410,7 +418,7 @@ def render_report(angles: AngleBlock, analysis: dict[str, Any], title: str = "se
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>hipsense report &ndash; {escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>hipsense session report</h1><p class='muted'>{escape(title)} · "
-        f"{analysis['duration_s']:.0f} s · {len(analysis['segments'])} marked segments · "
+        f"{analysis['duration_s']:.0f} s · {_segment_count(analysis)} · "
         "hip extension shown as &minus;flexion (positive = thigh behind the pelvis); pelvic tilt "
         "anterior positive</p>",
         f"<ul class='bad'>{warnings}</ul>" if warnings else "",
