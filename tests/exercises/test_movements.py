@@ -26,9 +26,12 @@ def test_cars_reps_pace_and_ranges(sim, seed):
     for res, ex, m in zip(got, exact, cars, strict=True):
         # The script: 5 circles of 4 s each starting at the marker.
         bounds = m.start_s + 4.0 * np.arange(6)
-        assert len(res["reps"]) == 5
+        assert len(res["reps"]) == len(ex["reps"]) == 5
         assert abs(res["pace_s_per_rep"] - 4.0) < 0.5
         for k, rep in enumerate(res["reps"]):
+            # Measured and exact reps are cut at the same neutral passes (within 2 frames).
+            assert abs(rep["start_s"] - ex["reps"][k]["start_s"]) < 0.025
+            assert abs(rep["end_s"] - ex["reps"][k]["end_s"]) < 0.025
             t = np.arange(bounds[k], bounds[k + 1], 0.01)
             truth = session.truth_at(t)
             for name, key in (
@@ -36,12 +39,31 @@ def test_cars_reps_pace_and_ranges(sim, seed):
                 ("abduction", "abduction_range_deg"),
             ):
                 ref = np.ptp(truth[f"hip_{name}_{m.side}_deg"])
-                # Analytics exact on exact angles; the pipeline's abduction error at
-                # ~90 deg flexion is the larger part of the tolerance below.
-                assert abs(ex["reps"][k][key] - ref) < 0.5
+                # The analysis is exact on exact angles; the pipeline's error at ~90 deg
+                # flexion is what remains (see test_cars_flexion_excursion_issue_bar).
+                assert abs(ex["reps"][k][key] - ref) < 0.05
                 assert abs(rep[key] - ref) < 3.0
             assert abs(rep["duration_s"] - 4.0) < 0.5 + (0.5 if k in (0, 4) else 0.0)
             assert rep["sparc"] < -1.0 and not rep["compensated"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pipeline thigh orientation error at ~90 deg flexion (uncalibrated gyro scale and "
+    "misalignment of the issue error model, up to 1.4 deg of tilt), not the analysis: "
+    "see docs/analytics.md, CARs",
+)
+def test_cars_flexion_excursion_issue_bar(sim):
+    # The issue bar, ROM within 1 deg of truth, per CARs repetition; seed 3 misses it.
+    session, angles, markers = sim("hip_cars", 3)
+    got = results(analyze_session(angles, markers).to_dict(), "cars")
+    exact = results(analyze_session(truth_block(session, angles.time_s), markers).to_dict(), "cars")
+    errors = [
+        abs(a["flexion_range_deg"] - b["flexion_range_deg"])
+        for g, e in zip(got, exact, strict=True)
+        for a, b in zip(g["reps"], e["reps"], strict=True)
+    ]
+    assert max(errors) < 1.0
 
 
 def test_sparc_prefers_smooth_movement():
@@ -96,20 +118,44 @@ def test_reverse_walking_step_count_is_exact(sim, seed):
         assert abs(r["asymmetry_index_pct"]) < 10.0
 
 
-def test_sitting_exposure(sim):
-    session, angles, markers = sim("sit_to_stand", 1)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sitting_exposure(sim, seed):
+    session, angles, markers = sim("sit_to_stand", seed)
     truth = truth_block(session, angles.time_s)
-    got = results(analyze_session(angles, markers).to_dict(), "sitting")
-    assert len(got) == 3
-    for r, m in zip(got, [m for m in markers if m.exercise == "sitting"], strict=True):
+    got = analyze_session(angles, markers).to_dict()
+    ref = analyze_session(truth, markers).to_dict()
+    marked = results(got, "sitting")
+    sits = [m for m in markers if m.exercise == "sitting"]
+    assert len(marked) == len(sits) == 3
+    for r, m in zip(marked, sits, strict=True):  # the marked sitting holds: flexed throughout
         assert abs(r["flexed_s"] - (m.end_s - m.start_s)) < 0.5
-    whole = results(analyze_session(angles, markers).to_dict(), "sitting")
-    ref = results(analyze_session(truth, markers).to_dict(), "sitting")
-    assert [abs(a["flexed_s"] - b["flexed_s"]) < 0.5 for a, b in zip(whole, ref, strict=True)]
-    session_total = results(analyze_session(angles, markers).to_dict(), "sitting_session")[0]
-    truth_total = results(analyze_session(truth, markers).to_dict(), "sitting_session")[0]
-    assert abs(session_total["flexed_s"] - truth_total["flexed_s"]) < 0.5
-    assert abs(session_total["longest_bout_s"] - truth_total["longest_bout_s"]) < 0.5
+    # Whole session, the same definition on exact truth: three bouts (the calibration's hip
+    # hinges are transient, under sitting_min_bout_s), each a little longer than its hold.
+    whole, exact = results(got, "sitting_session")[0], results(ref, "sitting_session")[0]
+    assert len(whole["bouts"]) == len(exact["bouts"]) == 3
+    assert abs(whole["flexed_s"] - exact["flexed_s"]) < 0.5
+    assert abs(whole["longest_bout_s"] - exact["longest_bout_s"]) < 0.5
+    for (a, b), (c, d), m in zip(whole["bouts"], exact["bouts"], sits, strict=True):
+        assert abs(a - c) < 0.5 and abs(b - d) < 0.5
+        assert a < m.start_s and b > m.end_s
+
+
+def test_sitting_bout_held_at_the_threshold_does_not_flicker():
+    from hipsense.exercises.protocols import AnalysisConfig
+    from hipsense.exercises.sitting import sitting_bouts
+
+    # Sit down (0 -> 90 deg in 1 s), sit 10 s, stand up via a 2 s pause exactly at 60 deg.
+    t = np.arange(0.0, 20.0, 0.01)
+    flex = np.interp(t, [0, 2, 3, 13, 14, 16, 17, 20], [0, 0, 90, 90, 60, 60, 0, 0])
+    wobble = 0.2 * np.sin(2 * np.pi * 3 * t)  # sensor error around the threshold
+    config = AnalysisConfig()
+    bouts = sitting_bouts(t, [flex + wobble, flex - wobble], config)
+    # Enters at 60 deg (2.667 s), leaves below 55 deg on the way down from 60 (16.083 s).
+    assert len(bouts) == 1
+    assert abs(bouts[0][0] - 2 - 2 / 3) < 0.01 and abs(bouts[0][1] - 16 - 1 / 12) < 0.01
+    # A hip hinge barely beyond the threshold is transient, not sitting.
+    hinge = np.interp(t, [0, 2, 3.3, 3.7, 5, 20], [0, 0, 62, 62, 0, 0])
+    assert sitting_bouts(t, [hinge, hinge], config) == []
 
 
 def test_cars_on_synthetic_circle():
