@@ -381,7 +381,7 @@ class BleSession:
         battery_poll_s: float = 60.0,
         min_battery_pct: float = 0.0,
         seed: int | None = None,
-        batch_window_s: float = 0.01,
+        batch_window_s: float = 0.002,
     ) -> None:
         if not assignments:
             raise BleError(
