@@ -29,6 +29,7 @@ MAG_COLUMNS = ("mag_x", "mag_y", "mag_z")
 # data in deg/s; saturation of consumer IMUs is 2000 deg/s = 34.9 rad/s.
 MAX_PLAUSIBLE_GYR_RAD_S = 40.0
 MAX_PLAUSIBLE_ACC_M_S2 = 400.0
+_WRITE_CHUNK_ROWS = 20_000
 
 
 def _header(first_line: str, path: str) -> tuple[str, ...]:
@@ -104,20 +105,19 @@ def read_samples_csv(path: str | Path) -> dict[str, SampleBlock]:
     if not body.strip():
         raise InputFormatError(f"{name}: no data rows after the header")
     # Fast path: roles become codes, rows become one comma-separated stream of numbers.
-    coded = body.replace("\r", "")
+    coded = body.replace("\r", "") if "\r" in body else body
     for code, role in enumerate(ROLES):
         coded = coded.replace(f",{role},", f",{code},")
-    coded = coded.rstrip("\n").replace("\n", ",")
+    n_rows = body.rstrip("\n").count("\n") + 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            flat = np.fromstring(coded, dtype=np.float64, sep=",")
-        except (DeprecationWarning, ValueError):
+            # numpy's C tokenizer (about twice as fast as fromstring on one long line).
+            table = np.loadtxt(io.StringIO(coded), delimiter=",", dtype=np.float64, ndmin=2)
+        except (ValueError, UserWarning):
             raise _find_bad_row(text, cols, name) from None
-    n_rows = body.rstrip("\n").count("\n") + 1
-    if flat.size != n_rows * ncol or not np.all(np.isfinite(flat)):
+    if table.shape != (n_rows, ncol) or not np.all(np.isfinite(table)):
         raise _find_bad_row(text, cols, name)
-    table = flat.reshape(n_rows, ncol)
     role_code = table[:, 1]
     if not np.all(np.isin(role_code, np.arange(len(ROLES)))):
         raise _find_bad_row(text, cols, name)
@@ -167,7 +167,10 @@ def _check_units(name: str, role: str, rows: np.ndarray, acc: np.ndarray, gyr: n
 def write_angles_csv(path: str | Path, angles: AngleBlock, columns: list[str]) -> None:
     """Write ``time_s`` and ``columns`` (degrees, 4 decimals; "nan" where a sensor had no data)."""
     data = np.column_stack([angles.time_s] + [angles.columns[c] for c in columns])
+    # One %-format of a whole chunk of rows: a few times faster than np.savetxt's row loop.
+    row = ",".join(["%.5f"] + ["%.4f"] * len(columns)) + "\n"
     with open(path, "w", newline="") as fh:
         fh.write(",".join(["time_s", *columns]) + "\n")
-        if len(data):
-            np.savetxt(fh, data, fmt=["%.5f"] + ["%.4f"] * len(columns), delimiter=",")
+        for start in range(0, len(data), _WRITE_CHUNK_ROWS):
+            chunk = data[start : start + _WRITE_CHUNK_ROWS]
+            fh.write((row * len(chunk)) % tuple(chunk.ravel().tolist()))
