@@ -17,7 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from hipsense.body.calibration import Calibration, calibrate, detect_calibration_windows
+from hipsense.body.calibration import (
+    SEARCH_S,
+    Calibration,
+    calibrate,
+    detect_calibration_windows,
+)
 from hipsense.body.kinematics import HipKinematics
 from hipsense.errors import CalibrationError, ConfigurationError
 from hipsense.fusion import OrientationFilter, make_filter
@@ -95,12 +100,20 @@ class HipPipeline:
             self.set_calibration(calibration)
 
     def set_calibration(self, calibration: Calibration) -> None:
-        """Use ``calibration`` from now on (buffered frames are kept for :meth:`flush`)."""
+        """Use ``calibration`` from now on (buffered frames are kept for :meth:`flush`).
+
+        Its thigh lever arms switch on the filters' acceleration compensation for the samples
+        processed from now on; frames fused before stay as they were.
+        """
         missing = [r for r in self.roles if r not in calibration.segments]
         if missing:
             raise CalibrationError(f"the calibration has no segment for {', '.join(missing)}")
         self.calibration_ = calibration
         self.kinematics_ = HipKinematics(calibration, self.output_rate_hz, realign=self.realign)
+        # Lever-arm compensation of the thigh sensors applies to samples fused from now on.
+        for role, filt in self.filters.items():
+            lever = calibration.segments[role].lever_arm_m
+            filt.lever_arm_m = None if lever is None else np.asarray(lever, dtype=np.float64)
 
     def align(self, blocks: SampleBlock | Iterable[SampleBlock]) -> AlignedBlock:
         """Fuse and resample new samples; returns the newly completed aligned frames."""
@@ -190,12 +203,29 @@ def process_session(
     functional_window_s: tuple[float, float] | None = None,
     output_rate_hz: float | None = None,
     realign: bool = True,
+    rates_hz: dict[str, float] | None = None,
 ) -> SessionResult:
-    """Batch entry point: a whole session's samples -> calibrated angles (one big block)."""
-    rates = {r: estimate_rate_hz(b) for r, b in samples.items()}
-    pipe = HipPipeline(
+    """Batch entry point: a whole session's samples -> calibrated angles (one big block).
+
+    Two passes: the first fuses the calibration search span (the first ``SEARCH_S`` seconds,
+    or up to the end of given windows) without lever-arm compensation and calibrates; the
+    second fuses the whole session from t = 0 with the calibration's lever arms, as a live
+    pipeline would had it known the calibration from the start. ``rates_hz`` (per role) overrides
+    the rates estimated from the timestamps (a recording's stored rates).
+    """
+    rates = rates_hz or {r: estimate_rate_hz(b) for r, b in samples.items()}
+    t0 = min(float(b.time_s[0]) for b in samples.values())
+    end_s = t0 + SEARCH_S
+    if static_window_s is not None and functional_window_s is not None:
+        end_s = max(static_window_s[1], functional_window_s[1]) + 1.0
+    first = HipPipeline(
         rates, method=method, output_rate_hz=output_rate_hz, realign=realign, buffer_limit_s=np.inf
     )
-    pipe.process(list(samples.values()))
-    cal = pipe.calibrate(static_window_s, functional_window_s)
-    return SessionResult(pipe.flush(), cal)
+    first.process(
+        [b.slice(0, int(np.searchsorted(b.time_s, end_s, side="right"))) for b in samples.values()]
+    )
+    cal = first.calibrate(static_window_s, functional_window_s)
+    pipe = HipPipeline(
+        rates, method=method, output_rate_hz=output_rate_hz, calibration=cal, realign=realign
+    )
+    return SessionResult(pipe.process(list(samples.values())), cal)

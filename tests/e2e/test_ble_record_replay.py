@@ -60,6 +60,9 @@ async def _record_live(run_over_virtual_ble, path: Path) -> tuple[HipPipeline, i
 
     await run_over_virtual_ble(session.samples, PROTOCOLS, RATES, consume, on_start=start)
     assert writer is not None
+    # As the service does: the live calibration goes into the recording where it happened
+    # (here after the last sample), so replay switches lever-arm compensation on where live did.
+    writer.set_calibration(live.calibrate())
     writer.close()
     return live, raw_count
 
@@ -69,7 +72,6 @@ async def test_record_over_ble_then_replay_gives_the_live_angles(
 ) -> None:
     path = tmp_path / "ble.hsr"
     live, raw_count = await _record_live(virtual_ble, path)
-    live.calibrate()
     live_angles = live.flush()
     assert len(live_angles) > 3000
     assert raw_count > 1000

@@ -59,3 +59,39 @@ def test_unknown_filter_and_bad_shapes():
         make_filter("vqf", 0.0)
     with pytest.raises(ConfigurationError, match=r"\(N, 3\)"):
         estimate_orientation(np.zeros((5, 2)), np.zeros((5, 3)), RATE_HZ)
+
+
+def test_lever_arm_compensation_is_block_split_invariant():
+    rng = np.random.default_rng(5)
+    n = 2000
+    t = np.arange(n) / 100.0
+    gyr = np.column_stack((np.sin(t), 0.5 * np.cos(2 * t), 0.2 * t / t[-1])) + rng.normal(
+        0, 0.01, (n, 3)
+    )
+    acc = np.array([0.0, 0.0, 9.81]) + rng.normal(0, 0.05, (n, 3))
+    block = SampleBlock("thigh_left", t, acc, gyr)
+    lever = np.array([0.05, 0.07, -0.2])
+    whole = make_filter("vqf", 100.0)
+    whole.lever_arm_m = lever
+    q_whole = whole.process(block).quat
+    split = make_filter("vqf", 100.0)
+    split.lever_arm_m = lever
+    cuts = [0, 1, 2, 7, 300, 301, 1200, n]
+    q_split = np.concatenate(
+        [split.process(block.slice(a, b)).quat for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    )
+    assert np.max(np.abs(q_split - q_whole)) <= 1e-12
+    plain = make_filter("vqf", 100.0).process(block).quat
+    assert np.max(np.abs(plain - q_whole)) > 1e-4  # the compensation did something
+
+
+def test_lever_arm_acceleration_is_the_rigid_body_term():
+    filt = make_filter("vqf", 100.0)
+    filt.lever_arm_m = np.array([0.0, 0.0, -0.2])
+    w = np.tile([2.0, 0.0, 0.0], (50, 1))  # constant: no tangential term
+    acc = filt._lever_arm_acc(w)
+    assert acc is not None
+    # Centripetal acceleration w^2 r towards the axis: +0.8 m/s^2 along z.
+    assert np.allclose(acc[3:], [0.0, 0.0, 0.8])
+    filt.lever_arm_m = None
+    assert filt._lever_arm_acc(w) is None

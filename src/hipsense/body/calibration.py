@@ -32,6 +32,7 @@ from hipsense.body.frames import (
     qconj,
     qmul,
 )
+from hipsense.body.lever_arm import LEVER_ARM_MAX_M, estimate_lever_arm
 from hipsense.errors import CalibrationError
 from hipsense.types import SIDES, AlignedBlock, FloatArray
 
@@ -54,12 +55,17 @@ class SegmentCalibration:
     q_segment_to_sensor : (4,) rotation of segment coordinates into sensor coordinates.
     heading_offset_rad : rotation about the vertical applied to the sensor's earth frame.
     quality : figures of merit (see :class:`Calibration`).
+    lever_arm_m : thigh sensors only: (3,) sensor position relative to the hip joint centre,
+        sensor coordinates, metres (see :mod:`hipsense.body.lever_arm`); the pipeline removes
+        its rotational acceleration before fusion. None: no compensation (the pelvis, an
+        implausible estimate, or a calibration saved before lever arms existed).
     """
 
     role: str
     q_segment_to_sensor: list[float]
     heading_offset_rad: float
     quality: dict[str, float] = field(default_factory=dict)
+    lever_arm_m: list[float] | None = None
 
 
 @dataclass
@@ -271,6 +277,7 @@ def calibrate(
             heading_offset_rad=-heading,
             quality=quality,
         )
+    _add_lever_arms(data, segments, functional, static, warnings)
     score = min(s.quality["score"] for s in segments.values())
     return Calibration(
         segments,
@@ -279,6 +286,38 @@ def calibrate(
         score,
         warnings,
     )
+
+
+def _add_lever_arms(
+    data: AlignedBlock,
+    segments: dict[str, SegmentCalibration],
+    functional: np.ndarray,
+    static: np.ndarray,
+    warnings: list[str],
+) -> None:
+    """Estimate each thigh sensor's lever arm; implausible ones are dropped with a warning."""
+    align = {}
+    for role, seg in segments.items():
+        half = 0.5 * seg.heading_offset_rad
+        align[role] = np.array([np.cos(half), 0.0, 0.0, np.sin(half)])
+    for role, seg in segments.items():
+        if role == "pelvis":
+            continue
+        bias = np.nanmean(data.gyr_rad_s[role][static], axis=0)
+        r, rms = estimate_lever_arm(
+            data, role, functional, align, np.asarray(seg.q_segment_to_sensor), bias
+        )
+        norm = float(np.linalg.norm(r))
+        seg.quality["lever_arm_norm_m"] = norm
+        seg.quality["lever_arm_residual_m_s2"] = rms
+        if np.isfinite(norm) and norm <= LEVER_ARM_MAX_M:
+            seg.lever_arm_m = [float(v) for v in r]
+        else:
+            warnings.append(
+                f"{role}: the sensor seems {norm:.2f} m from the hip joint centre (at most "
+                f"{LEVER_ARM_MAX_M:g} m expected); its acceleration is not compensated. Is it "
+                "on the thigh? Repeat the knee lifts slowly, the standing leg still"
+            )
 
 
 def sensor_to_segment(calibration: Calibration, role: str) -> tuple[FloatArray, FloatArray]:

@@ -9,6 +9,12 @@ import numpy as np
 from hipsense.errors import ConfigurationError
 from hipsense.types import FloatArray, OrientationBlock, SampleBlock
 
+# Angular acceleration as the gyroscope difference over this many samples: a single-sample
+# difference turns gyro noise into ~0.2 m/s^2 of lever-arm noise, enough to keep VQF's rest
+# detector (0.5 m/s^2) from ever firing (no rest bias estimation, rotation drifts by degrees);
+# 3 samples keeps rest detection intact at a lag of 1.5 samples.
+LEVER_ARM_DIFF_SAMPLES = 3
+
 
 class OrientationFilter(ABC):
     """Stateful sensor-orientation estimator working on blocks of samples.
@@ -20,6 +26,17 @@ class OrientationFilter(ABC):
     Parameters
     ----------
     rate_hz : nominal sampling rate of the sensor (the filters assume a constant rate).
+
+    Attributes
+    ----------
+    lever_arm_m : optional (3,) position of the sensor relative to the centre of rotation of
+        its segment (a thigh sensor: relative to the hip joint centre), sensor coordinates,
+        metres. When set, the rotational acceleration of that point, ``w x (w x r) +
+        dw/dt x r``, is removed from the accelerometer before fusion, so the inclination
+        correction sees gravity instead of the circling sensor's centripetal and tangential
+        acceleration. ``None`` (default) fuses the raw accelerometer. It may be set between
+        blocks (after a live calibration); the angular-acceleration state carries across
+        blocks either way.
     """
 
     name: str = "base"
@@ -28,6 +45,8 @@ class OrientationFilter(ABC):
         if not np.isfinite(rate_hz) or rate_hz <= 0:
             raise ConfigurationError(f"sampling rate must be a positive number, got {rate_hz}")
         self.rate_hz = float(rate_hz)
+        self.lever_arm_m: FloatArray | None = None
+        self._gyr_history: FloatArray | None = None
 
     @abstractmethod
     def _update(
@@ -44,8 +63,26 @@ class OrientationFilter(ABC):
             quat = np.zeros((0, 4))
             rest = np.zeros(0, dtype=bool)
         else:
-            quat, rest = self._update(gyr, acc, mag)
+            lever_acc = self._lever_arm_acc(gyr)
+            fused_acc = acc if lever_acc is None else acc - lever_acc
+            quat, rest = self._update(gyr, fused_acc, mag)
+        # Downstream stages (calibration, rest detection) get the raw accelerometer.
         return OrientationBlock(block.role, block.time_s, quat, acc, gyr, rest)
+
+    def _lever_arm_acc(self, gyr_rad_s: FloatArray) -> FloatArray | None:
+        """Rotational acceleration at the lever arm (sensor coordinates, m/s^2), or None."""
+        n = LEVER_ARM_DIFF_SAMPLES
+        history = self._gyr_history
+        if history is None:
+            history = np.repeat(gyr_rad_s[:1], n, axis=0)
+        self._gyr_history = np.concatenate((history, gyr_rad_s[-n:]))[-n:]
+        if self.lever_arm_m is None:
+            return None
+        r = np.asarray(self.lever_arm_m, dtype=np.float64)
+        # Causal difference over n samples; the carried history makes block splits irrelevant.
+        extended = np.concatenate((history, gyr_rad_s))
+        dw = (extended[n:] - extended[:-n]) * (self.rate_hz / n)
+        return np.cross(gyr_rad_s, np.cross(gyr_rad_s, r)) + np.cross(dw, r)
 
 
 def initial_quat_from_acc(acc_m_s2: FloatArray) -> FloatArray:

@@ -5,8 +5,9 @@ recorded order: :class:`SampleBlock` (decoded samples as stored, or raw notifica
 again), :class:`Marker`, :class:`SensorEvent`, :class:`Calibration`. :func:`replay_recording`
 feeds those blocks to a :class:`HipPipeline` one by one, as live would: the frames before the
 first calibration record are buffered and flushed when it arrives; without any calibration
-record the pipeline auto-calibrates from the buffered data at the end (as ``hipsense process``
-does). :class:`ReplaySource` paces the same items for the service (pause, resume, seek).
+record the samples are collected and processed at the end exactly as ``hipsense process``
+does (calibration, then fusion from the start with the thigh lever arms).
+:class:`ReplaySource` paces the same items for the service (pause, resume, seek).
 
 Raw notifications need the decoder/clock stage of the BLE layer. The replay imports it lazily:
 ``hipsense.sensors.stream.decode_raw(sensors)`` with ``sensors`` the metadata's sensor list
@@ -33,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from hipsense.body.calibration import Calibration
-from hipsense.errors import ConfigurationError, InputFormatError
-from hipsense.pipeline import HipPipeline, estimate_rate_hz
+from hipsense.errors import CalibrationError, ConfigurationError, InputFormatError
+from hipsense.pipeline import HipPipeline, estimate_rate_hz, process_session
 from hipsense.recording.format import RecordType, SessionMetadata
 from hipsense.recording.reader import DamageReport, RecordingReader
 from hipsense.types import (
@@ -284,6 +285,7 @@ def replay_recording(
     frames = 0
     samples = 0
     calibration_source = "recording" if info.has_calibration else "auto"
+    collected: dict[str, list[SampleBlock]] = {}
     wall0 = time.perf_counter()
     data0: float | None = None
 
@@ -320,7 +322,14 @@ def replay_recording(
             if item.role not in pipe.filters or len(item) == 0:
                 continue
             samples += len(item)
-            if speed is None:
+            if calibration_source == "auto":
+                collected.setdefault(item.role, []).append(item)
+                if speed is not None:  # keep the pace, though nothing shows before the end
+                    data0 = float(item.time_s[0]) if data0 is None else data0
+                    delay = (float(item.time_s[-1]) - data0) / speed - (time.perf_counter() - wall0)
+                    if delay > 0:
+                        time.sleep(delay)
+            elif speed is None:
                 group.append(item)
                 group_samples += len(item)
                 if group_samples >= group_max_samples:
@@ -344,7 +353,17 @@ def replay_recording(
         else:
             events.append(item)
     feed_group()
-    if pipe.calibration_ is None:
+    if calibration_source == "auto":
+        if not collected:
+            raise CalibrationError("no samples to calibrate from in the recording")
+        batch = process_session(
+            {r: SampleBlock.concat(b) for r, b in collected.items()},
+            method=method,
+            rates_hz=info.rates_hz,
+        )
+        pipe.set_calibration(batch.calibration)
+        emit(batch.angles)
+    elif pipe.calibration_ is None:
         pipe.calibrate()
         emit(pipe.flush())
     if progress is not None:
