@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: serve test bench lint sample-data clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/hipsense/_kernels.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

@@ -41,7 +41,6 @@ from scipy.signal import lfilter
 
 from hipsense.body.calibration import Calibration
 from hipsense.errors import CalibrationError, HipsenseError
-from hipsense.kernels import warm_up
 from hipsense.pipeline import HipPipeline
 from hipsense.sources import LiveSource, SourceItem
 from hipsense.types import (
@@ -595,8 +594,6 @@ class LiveSession:
         self.roles = list(source.roles)
         self.rate_hz = {r: float(source.rate_hz[r]) for r in self.roles}
         self.method = method
-        # Compile (or load) the pipeline's kernels now rather than on the first live block.
-        warm_up()
         self.pipeline = HipPipeline(self.rate_hz, method=method, calibration=calibration)
         self.output_rate_hz = self.pipeline.output_rate_hz
         self.decimation = max(1, int(self.output_rate_hz // client_rate_hz))

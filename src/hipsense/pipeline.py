@@ -30,6 +30,9 @@ from hipsense.timeline import TimelineResampler
 from hipsense.types import ROLES, AlignedBlock, AngleBlock, SampleBlock
 
 DEFAULT_BUFFER_LIMIT_S = 900.0
+# Batch calibration pass: first span, and how far the routine's end must be from its edge.
+FIRST_PASS_SPAN_S = 60.0
+FIRST_PASS_MARGIN_S = 5.0
 
 
 def concat_aligned(blocks: list[AlignedBlock]) -> AlignedBlock:
@@ -207,23 +210,58 @@ def process_session(
 ) -> SessionResult:
     """Batch entry point: a whole session's samples -> calibrated angles (one big block).
 
-    Two passes: the first fuses the calibration search span (the first ``SEARCH_S`` seconds,
-    or up to the end of given windows) without lever-arm compensation and calibrates; the
+    Two passes: the first fuses the start of the session (growing up to the calibration search
+    span, the first ``SEARCH_S`` seconds, or up to the end of given windows) without lever-arm
+    compensation and calibrates; the
     second fuses the whole session from t = 0 with the calibration's lever arms, as a live
     pipeline would had it known the calibration from the start. ``rates_hz`` (per role) overrides
     the rates estimated from the timestamps (a recording's stored rates).
     """
     rates = rates_hz or {r: estimate_rate_hz(b) for r, b in samples.items()}
     t0 = min(float(b.time_s[0]) for b in samples.values())
-    end_s = t0 + SEARCH_S
+    t_last = max(float(b.time_s[-1]) for b in samples.values())
+    given = static_window_s is not None and functional_window_s is not None
+    search_end_s = t0 + SEARCH_S
     if static_window_s is not None and functional_window_s is not None:
-        end_s = max(static_window_s[1], functional_window_s[1]) + 1.0
+        search_end_s = max(static_window_s[1], functional_window_s[1]) + 1.0
     first = HipPipeline(
         rates, method=method, output_rate_hz=output_rate_hz, realign=realign, buffer_limit_s=np.inf
     )
-    first.process(
-        [b.slice(0, int(np.searchsorted(b.time_s, end_s, side="right"))) for b in samples.values()]
-    )
+    # The first pass grows its span (60 s, 120 s, ...) until the routine is found well inside
+    # it: fusion is causal, so the windows and the calibration are those a pass over the whole
+    # search span would give, at a fraction of the cost for the usual routine at the start.
+    span_s, done_s = FIRST_PASS_SPAN_S, -np.inf
+    windows: tuple[tuple[float, float], tuple[float, float]] | None = None
+    while True:
+        end_s = min(t0 + span_s, search_end_s)
+        first.process(
+            [
+                b.slice(
+                    int(np.searchsorted(b.time_s, done_s, side="right")),
+                    int(np.searchsorted(b.time_s, end_s, side="right")),
+                )
+                for b in samples.values()
+            ]
+        )
+        done_s = end_s
+        last = end_s >= search_end_s or end_s >= t_last
+        if given:
+            if last:
+                break
+        else:
+            try:
+                found = detect_calibration_windows(first.buffered())
+            except CalibrationError:
+                if last:
+                    raise
+            else:
+                if last or found[1][1] <= end_s - FIRST_PASS_MARGIN_S:
+                    windows = found
+                    break
+        span_s *= 2
+    if windows is not None:
+        static_window_s = static_window_s or windows[0]
+        functional_window_s = functional_window_s or windows[1]
     cal = first.calibrate(static_window_s, functional_window_s)
     pipe = HipPipeline(
         rates, method=method, output_rate_hz=output_rate_hz, calibration=cal, realign=realign

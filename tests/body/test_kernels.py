@@ -118,3 +118,23 @@ def test_standing_role_applies_every_condition(rng: np.random.Generator) -> None
     expected[3] = False
     np.testing.assert_array_equal(standing, expected)
     assert 0.1 * N < standing.sum() < 0.9 * N
+
+
+def test_lever_arm_acc_equals_the_cross_products(rng: np.random.Generator) -> None:
+    gyr = rng.normal(size=(N, 3))
+    r = np.array([0.08, -0.03, -0.21])
+    lag, rate_hz = 3, 100.0
+    got = kernels.lever_arm_acc(gyr, lag, rate_hz, r)
+    w = gyr[lag:]
+    dw = (gyr[lag:] - gyr[:-lag]) * (rate_hz / lag)
+    expected = np.cross(w, np.cross(w, r)) + np.cross(dw, r)
+    assert got.shape == (N - lag, 3)
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_kernels_refuse_outputs_they_cannot_fill() -> None:
+    q = np.tile([1.0, 0.0, 0.0, 0.0], (4, 1))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        kernels.apply_matrix(q, np.eye(4), np.empty((4, 8))[:, ::2])
+    with pytest.raises(ValueError, match="shape"):
+        kernels.pelvis_angles_deg(q, np.empty(3), np.empty(4), np.empty(4))

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from hipsense.errors import ConfigurationError
+from hipsense.kernels import lever_arm_acc
 from hipsense.types import FloatArray, OrientationBlock, SampleBlock
 
 # Angular acceleration as the gyroscope difference over this many samples: a single-sample
@@ -81,8 +82,7 @@ class OrientationFilter(ABC):
         r = np.asarray(self.lever_arm_m, dtype=np.float64)
         # Causal difference over n samples; the carried history makes block splits irrelevant.
         extended = np.concatenate((history, gyr_rad_s))
-        dw = (extended[n:] - extended[:-n]) * (self.rate_hz / n)
-        return np.cross(gyr_rad_s, np.cross(gyr_rad_s, r)) + np.cross(dw, r)
+        return lever_arm_acc(extended, n, self.rate_hz, r)
 
 
 def initial_quat_from_acc(acc_m_s2: FloatArray) -> FloatArray:
