@@ -72,15 +72,20 @@ long hs_resample_role(const double *time_s, const double *quat, const double *gy
     return i;
 }
 
-/* out[k] = m @ quat[k]: constant rotations on both sides of every quaternion
- * (frames.sandwich_matrix gives m, row-major 4x4). */
-void hs_apply_matrix(const double *quat, long n, const double *m, double *out)
+/* out[k] = mats[i] @ quat[k] for the rows k of interval i, bounds[i] <= k < bounds[i + 1]:
+ * constant rotations on both sides of every quaternion, changing between intervals
+ * (frames.sandwich_matrices gives the row-major 4x4 matrices). */
+void hs_apply_matrices(const double *quat, const double *mats, const long *bounds, long n_int,
+                       double *out)
 {
-    for (long k = 0; k < n; k++) {
-        const double *q = quat + 4 * k;
-        for (int r = 0; r < 4; r++)
-            out[4 * k + r] = m[4 * r] * q[0] + m[4 * r + 1] * q[1] + m[4 * r + 2] * q[2] +
-                             m[4 * r + 3] * q[3];
+    for (long i = 0; i < n_int; i++) {
+        const double *m = mats + 16 * i;
+        for (long k = bounds[i]; k < bounds[i + 1]; k++) {
+            const double *q = quat + 4 * k;
+            for (int r = 0; r < 4; r++)
+                out[4 * k + r] = m[4 * r] * q[0] + m[4 * r + 1] * q[1] + m[4 * r + 2] * q[2] +
+                                 m[4 * r + 3] * q[3];
+        }
     }
 }
 

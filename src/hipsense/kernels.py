@@ -45,7 +45,7 @@ def _load() -> ctypes.CDLL:
     lib = ctypes.CDLL(path)
     signatures = {
         "hs_resample_role": (_L, [_D, _D, _D, _D, _D, _L, _D, _L, _F, _D, _D, _D, _D]),
-        "hs_apply_matrix": (None, [_D, _L, _D, _D]),
+        "hs_apply_matrices": (None, [_D, _D, _D, _L, _D]),
         "hs_pelvis_angles_deg": (None, [_D, _L, _D, _D, _D]),
         "hs_hip_angles_deg": (None, [_D, _D, _L, _F, _F, _D, _D, _D, _D]),
         "hs_standing_role": (None, [_D, _D, _D, _L, _D, _F, _F, _F, _F, _D]),
@@ -136,12 +136,17 @@ def resample_role(
     )
 
 
-def apply_matrix(quat: FloatArray, m: FloatArray, out: FloatArray) -> None:
-    """``out[k] = m @ quat[k]`` for every row: constant rotations on both sides of ``quat``
-    (see :func:`hipsense.body.frames.sandwich_matrix`)."""
+def apply_matrices(quat: FloatArray, mats: FloatArray, bounds: np.ndarray, out: FloatArray) -> None:
+    """``out[k] = mats[i] @ quat[k]`` for the rows of interval ``i`` (``bounds[i] <= k <
+    bounds[i + 1]``, covering every row): constant rotations on both sides of ``quat`` that
+    change between intervals (see :func:`hipsense.body.frames.sandwich_matrices`)."""
     q = _in(quat, np.float64, (-1, 4))
-    mat = _in(m, np.float64, (4, 4))
-    _LIB.hs_apply_matrix(_ptr(q), len(q), _ptr(mat), _out(out, np.float64, q.shape))
+    b = _in(bounds, np.int64, (-1,))
+    n_int = len(b) - 1
+    m = _in(mats, np.float64, (n_int, 4, 4))
+    if n_int < 1 or b[0] != 0 or b[-1] != len(q) or np.any(np.diff(b) < 0):
+        raise ValueError(f"interval bounds {b.tolist()} do not cover {len(q)} rows in order")
+    _LIB.hs_apply_matrices(_ptr(q), _ptr(m), _ptr(b), n_int, _out(out, np.float64, q.shape))
 
 
 def pelvis_angles_deg(

@@ -16,6 +16,7 @@ from hipsense.body.frames import (
     qmul,
     qnormalize,
     quat_to_matrix,
+    sandwich_matrices,
     sandwich_matrix,
     thigh_inclination,
 )
@@ -32,14 +33,20 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(5)
 
 
-def test_apply_matrix_equals_the_sandwich_product(rng: np.random.Generator) -> None:
+def test_apply_matrices_equals_the_sandwich_products_per_interval(
+    rng: np.random.Generator,
+) -> None:
     q = _random_quats(rng)
-    left, right = _random_quats(rng, 2)
-    m = sandwich_matrix(left, right)
+    lefts, right = _random_quats(rng, 3), _random_quats(rng, 1)[0]
+    bounds = np.array([0, 700, 700, 2000])  # an empty interval in the middle
     out = np.empty_like(q)
-    kernels.apply_matrix(q, m, out)
-    np.testing.assert_allclose(out, qmul(qmul(left, q), right), atol=1e-12)
-    np.testing.assert_allclose(out, apply_quat_matrix(q, m), atol=1e-14)
+    kernels.apply_matrices(q, sandwich_matrices(lefts, right), bounds, out)
+    for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        np.testing.assert_allclose(out[lo:hi], qmul(qmul(lefts[i], q[lo:hi]), right), atol=1e-12)
+        m = sandwich_matrix(lefts[i], right)
+        np.testing.assert_allclose(out[lo:hi], apply_quat_matrix(q[lo:hi], m), atol=1e-14)
+    with pytest.raises(ValueError, match="cover"):
+        kernels.apply_matrices(q, sandwich_matrices(lefts, right), np.array([0, 5, 9, 1999]), out)
 
 
 def test_pelvis_angles_equal_the_reference(rng: np.random.Generator) -> None:
@@ -135,6 +142,6 @@ def test_lever_arm_acc_equals_the_cross_products(rng: np.random.Generator) -> No
 def test_kernels_refuse_outputs_they_cannot_fill() -> None:
     q = np.tile([1.0, 0.0, 0.0, 0.0], (4, 1))
     with pytest.raises(ValueError, match="C-contiguous"):
-        kernels.apply_matrix(q, np.eye(4), np.empty((4, 8))[:, ::2])
+        kernels.apply_matrices(q, np.eye(4)[None], np.array([0, 4]), np.empty((4, 8))[:, ::2])
     with pytest.raises(ValueError, match="shape"):
         kernels.pelvis_angles_deg(q, np.empty(3), np.empty(4), np.empty(4))

@@ -72,6 +72,25 @@ def sandwich_matrix(left: FloatArray, right: FloatArray) -> FloatArray:
     return lmat @ rmat
 
 
+def sandwich_matrices(left: FloatArray, right: FloatArray) -> FloatArray:
+    """(N, 4, 4) matrices ``M[i]`` with ``left[i] * q * right == M[i] @ q``: the vectorised
+    :func:`sandwich_matrix` for N left quaternions and one right quaternion (element by element
+    with ``einsum``, so a matrix does not depend on how many are built together)."""
+    pw, px, py, pz = (np.asarray(left, dtype=float)[:, c] for c in range(4))
+    lmat = np.stack(
+        (
+            np.stack((pw, -px, -py, -pz), axis=-1),
+            np.stack((px, pw, -pz, py), axis=-1),
+            np.stack((py, pz, pw, -px), axis=-1),
+            np.stack((pz, -py, px, pw), axis=-1),
+        ),
+        axis=1,
+    )
+    rw, rx, ry, rz = (float(v) for v in right)
+    rmat = np.array([[rw, -rx, -ry, -rz], [rx, rw, rz, -ry], [ry, -rz, rw, rx], [rz, ry, -rx, rw]])
+    return np.einsum("nij,jk->nik", lmat, rmat)
+
+
 def apply_quat_matrix(q: FloatArray, m: FloatArray) -> FloatArray:
     """``q @ m.T`` for (N, 4) quaternions, computed row by row (``einsum``) so that a row's
     result does not depend on how many rows are processed together: a BLAS product may round

@@ -15,8 +15,6 @@ around between exercises does not read as 180 deg of pelvic rotation.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from hipsense.body.calibration import Calibration, sensor_to_segment
@@ -26,9 +24,9 @@ from hipsense.body.frames import (
     qmul,
     quat_to_matrix,
     rot_z,
-    sandwich_matrix,
+    sandwich_matrices,
 )
-from hipsense.kernels import apply_matrix, hip_angles_deg, pelvis_angles_deg, standing_role
+from hipsense.kernels import apply_matrices, hip_angles_deg, pelvis_angles_deg, standing_role
 from hipsense.types import (
     PELVIS_COLUMNS,
     SIDES,
@@ -80,14 +78,29 @@ class HipKinematics:
         self.realignments_: list[tuple[float, dict[str, float]]] = []
 
     def _segments(
-        self, block: AlignedBlock, roles: list[str], sl: slice | np.ndarray = slice(None)
+        self,
+        block: AlignedBlock,
+        roles: list[str],
+        rows: np.ndarray | None = None,
+        turns: dict[str, FloatArray] | None = None,
+        bounds: np.ndarray | None = None,
     ) -> dict[str, FloatArray]:
-        """Segment -> heading-aligned earth quaternions (N, 4) per role, for frames ``sl``."""
+        """Segment -> heading-aligned earth quaternions (N, 4) per role, for frames ``rows``
+        (all by default). With ``turns`` (role -> heading turn in rad per interval) and
+        ``bounds`` (interval edges in frames), interval ``i`` has its heading turned by
+        ``turns[role][i]`` about the vertical."""
         out = {}
         for r in roles:
-            q = np.ascontiguousarray(block.quat[r][sl], dtype=float)
+            q = block.quat[r] if rows is None else block.quat[r][rows]
+            q = np.ascontiguousarray(q, dtype=float)
+            if turns is None or bounds is None:
+                heading = self._heading_q[r][None, :]
+                edges = np.array([0, len(q)])
+            else:
+                heading = qmul(rot_z(np.asarray(turns[r])), self._heading_q[r])
+                edges = bounds
             out[r] = np.empty_like(q)
-            apply_matrix(q, sandwich_matrix(self._heading_q[r], self._mount_q[r]), out[r])
+            apply_matrices(q, sandwich_matrices(heading, self._mount_q[r]), edges, out[r])
         return out
 
     def process(self, block: AlignedBlock) -> AngleBlock:
@@ -101,21 +114,15 @@ class HipKinematics:
             # Heading corrections take effect after each trigger. A correction is a rotation
             # about the vertical, so the headings at every trigger follow from the segments
             # before correction plus the corrections so far: one vectorised evaluation, a
-            # scalar loop, then each interval built with its own constant rotations.
+            # scalar loop, then every interval built at once with its own constant rotations.
             at = self._segments(block, self.roles, np.asarray(triggers))
             heading0 = {r: heading_rad(q) for r, q in at.items()}
-            turns = self._plan_realignments(block, triggers, heading0, thighs)
-            bounds = [0, *(k + 1 for k in triggers), n]
-            parts: dict[str, list[FloatArray]] = {r: [] for r in self.roles}
-            base = dict(self._heading_q)
-            for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-                for r in self.roles:
-                    self._heading_q[r] = (
-                        base[r] if i == 0 else qmul(rot_z(np.asarray(turns[r][i - 1])), base[r])
-                    )
-                for r, q in self._segments(block, self.roles, slice(lo, hi)).items():
-                    parts[r].append(q)
-            seg = {r: np.concatenate(p) for r, p in parts.items()}
+            planned = self._plan_realignments(block, triggers, heading0, thighs)
+            turns = {r: np.concatenate(([0.0], planned[r])) for r in self.roles}
+            bounds = np.array([0, *(k + 1 for k in triggers), n], dtype=np.int64)
+            seg = self._segments(block, self.roles, turns=turns, bounds=bounds)
+            for r in self.roles:
+                self._heading_q[r] = qmul(rot_z(np.asarray(turns[r][-1])), self._heading_q[r])
         columns: dict[str, FloatArray] = {}
         self._fill(columns, seg, thighs, n)
         return AngleBlock(block.time_s, columns)
