@@ -74,6 +74,12 @@ class HipKinematics:
         self._mount_q: dict[str, FloatArray] = {}
         for role in self.roles:
             self._heading_q[role], self._mount_q[role] = sensor_to_segment(calibration, role)
+        # The segment's z axis in sensor coordinates (the standing-pose test), per role.
+        self._z_segment = {
+            r: np.ascontiguousarray(quat_to_matrix(self._mount_q[r])[:, 2]) for r in self.roles
+        }
+        # Sandwich matrix of the current heading per role, rebuilt when the heading changes.
+        self._matrix: dict[str, tuple[FloatArray, FloatArray]] = {}
         self._rest_run = 0
         self.realignments_: list[tuple[float, dict[str, float]]] = []
 
@@ -94,14 +100,22 @@ class HipKinematics:
             q = block.quat[r] if rows is None else block.quat[r][rows]
             q = np.ascontiguousarray(q, dtype=float)
             if turns is None or bounds is None:
-                heading = self._heading_q[r][None, :]
-                edges = np.array([0, len(q)])
+                mats, edges = self._current_matrix(r), np.array([0, len(q)])
             else:
                 heading = qmul(rot_z(np.asarray(turns[r])), self._heading_q[r])
-                edges = bounds
+                mats, edges = sandwich_matrices(heading, self._mount_q[r]), bounds
             out[r] = np.empty_like(q)
-            apply_matrices(q, sandwich_matrices(heading, self._mount_q[r]), edges, out[r])
+            apply_matrices(q, mats, edges, out[r])
         return out
+
+    def _current_matrix(self, role: str) -> FloatArray:
+        """(1, 4, 4) sandwich matrix of the role's current heading and mounting."""
+        heading = self._heading_q[role]
+        cached = self._matrix.get(role)
+        if cached is None or not np.array_equal(cached[0], heading):
+            mats = sandwich_matrices(np.asarray(heading)[None, :], self._mount_q[role])
+            cached = self._matrix[role] = (np.array(heading), mats)
+        return cached[1]
 
     def process(self, block: AlignedBlock) -> AngleBlock:
         """Angles for every frame of ``block``; NaN where a sensor has no data."""
@@ -160,7 +174,7 @@ class HipKinematics:
                 np.ascontiguousarray(block.acc_m_s2[role], dtype=float),
                 np.ascontiguousarray(block.quat[role], dtype=float),
                 # The segment's z axis in sensor coordinates.
-                np.ascontiguousarray(quat_to_matrix(self._mount_q[role])[:, 2]),
+                self._z_segment[role],
                 REST_MAX_GYR_RAD_S,
                 GRAVITY_M_S2,
                 REST_MAX_ACC_DEVIATION_M_S2,
