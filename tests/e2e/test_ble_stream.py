@@ -7,6 +7,9 @@ the session runs faster than real time with realistic timestamps.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import numpy as np
 import pytest
 
@@ -134,3 +137,37 @@ async def test_loss_malformed_bursts_and_drift_stay_within_accuracy_bounds(virtu
     assert rmse["hip_flexion_left_deg"] <= 1.0
     assert rmse["hip_flexion_right_deg"] <= 1.0
     assert rmse["pelvic_tilt_deg"] <= 0.5
+
+
+async def test_a_stalled_host_does_not_fast_forward_simulated_time(virtual_ble):
+    # When the machine stops running the process (preempted by the hypervisor), paced
+    # playback resumes where it was instead of replaying the missed wall time in a burst:
+    # otherwise simulated time (and every timeout measured in it) would pass while none of
+    # the host's code ran.
+    sim = _simulate(6, duration_s=8.0)
+    speed = 2.0
+    jumps_s: list[float] = []
+    delivered = dict.fromkeys(PROTOCOLS, 0)
+    tasks = []
+
+    def count(items: list) -> None:
+        for item in items:
+            if isinstance(item, SampleBlock):
+                delivered[item.role] += len(item)
+
+    def on_start(ble, assignments) -> None:
+        async def stall() -> None:
+            await asyncio.sleep(1.0)
+            before_ns = ble.backend.now_ns()
+            time.sleep(1.0)  # the whole event loop stops
+            await asyncio.sleep(0.5)
+            jumps_s.append((ble.backend.now_ns() - before_ns) / 1e9)
+
+        tasks.append(asyncio.create_task(stall()))
+
+    await virtual_ble(sim.samples, PROTOCOLS, RATES, count, speed=speed, on_start=on_start)
+    await asyncio.gather(*tasks)
+    # Resumed: 0.5 s of wall time plus the allowed lag (0.1 s), at 2x: 1.2 s measured. A
+    # catch-up burst adds the 2 s missed during the stall (3.0 s measured without the fix).
+    assert len(jumps_s) == 1 and jumps_s[0] < 1.6, jumps_s
+    assert delivered == {r: len(b) for r, b in sim.samples.items()}

@@ -46,6 +46,8 @@ HOST_CLOCK_BASE_NS = 1_000_000_000_000
 """Host ``monotonic_ns`` at simulated time 0 (any value; not 0 to catch offset mistakes)."""
 MAX_IN_FLIGHT = 200
 """Notifications the scheduler may have on the link before it waits for the host."""
+MAX_PACING_LAG_S = 0.1
+"""Paced playback further behind the wall clock than this (s) is shifted, not caught up."""
 
 
 _BUMBLE_MODULES_WITH_COLOR = (
@@ -303,6 +305,12 @@ class VirtualRadio:
                 delay = wall0 + t / self.speed - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                elif delay < -MAX_PACING_LAG_S:
+                    # The host did not run for a while (a stall of the machine, e.g. the
+                    # hypervisor taking the CPU): resume from here rather than replaying the
+                    # missed stretch in a burst, which would let simulated time pass while
+                    # none of the host's code (reconnects, timeouts) could run.
+                    wall0 -= delay + MAX_PACING_LAG_S
             self.sim_time_s = t
             sensor = self.sensors[i]
             await sensor.connection_event(t)
