@@ -35,6 +35,7 @@ from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
+from hipsense.sources.pacing import Pacer
 from hipsim.ble.backend import bind
 
 if TYPE_CHECKING:
@@ -297,20 +298,15 @@ class VirtualRadio:
         heap: list[tuple[float, int, int]] = []
         for i, sensor in enumerate(self.sensors):
             heapq.heappush(heap, (sensor.first_event_s(), i, 0))
-        wall0 = time.perf_counter()
+        pacer = None if self.speed is None else Pacer(self.speed, MAX_PACING_LAG_S)
         n = 0
         while heap:
             t, i, k = heapq.heappop(heap)
-            if self.speed is not None:
-                delay = wall0 + t / self.speed - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                elif delay < -MAX_PACING_LAG_S:
-                    # The host did not run for a while (a stall of the machine, e.g. the
-                    # hypervisor taking the CPU): resume from here rather than replaying the
-                    # missed stretch in a burst, which would let simulated time pass while
-                    # none of the host's code (reconnects, timeouts) could run.
-                    wall0 -= delay + MAX_PACING_LAG_S
+            if pacer is not None:
+                # After a stall of the machine playback resumes rather than replaying the
+                # missed stretch in a burst (simulated timeouts would pass while none of the
+                # host's code ran).
+                await pacer.wait(t)
             self.sim_time_s = t
             sensor = self.sensors[i]
             await sensor.connection_event(t)

@@ -9,8 +9,6 @@ reached, and each virtual sensor reports itself connected with a battery level.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,6 +17,7 @@ import numpy as np
 
 from hipsense.errors import ConfigurationError
 from hipsense.sources import SourceItem
+from hipsense.sources.pacing import Pacer
 from hipsense.types import ROLES, Marker, SampleBlock, SensorEvent, check_role
 
 DEMO_SCENARIO = "demo"
@@ -152,7 +151,7 @@ class SimulatedSource:
     async def stream(self) -> AsyncIterator[list[SourceItem]]:
         """Yield the session in blocks of ``block_s`` wall-clock seconds, paced in real time."""
         step_s = self.block_s * self.speed
-        start_wall = time.perf_counter()
+        pacer = Pacer(self.speed)
         yield [
             SensorEvent(
                 r,
@@ -170,10 +169,7 @@ class SimulatedSource:
             t = 0.0
             while t < self.period_s:
                 t_next = min(t + step_s, self.period_s)
-                due = start_wall + (session_t + t_next) / self.speed
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                await pacer.wait(session_t + t_next)
                 items = self._block(t, t_next, offset)
                 if items:
                     yield items
