@@ -212,17 +212,17 @@ def process_session(
 
     Two passes: the first fuses the start of the session (growing up to the calibration search
     span, the first ``SEARCH_S`` seconds, or up to the end of given windows) without lever-arm
-    compensation and calibrates; the
-    second fuses the whole session from t = 0 with the calibration's lever arms, as a live
-    pipeline would had it known the calibration from the start. ``rates_hz`` (per role) overrides
-    the rates estimated from the timestamps (a recording's stored rates).
+    compensation and calibrates; the second fuses the whole session from t = 0 with the
+    calibration's lever arms, as a live pipeline would had it known the calibration from the
+    start. ``rates_hz`` (per role) overrides the rates estimated from the timestamps (a
+    recording's stored rates).
     """
     rates = rates_hz or {r: estimate_rate_hz(b) for r, b in samples.items()}
     t0 = min(float(b.time_s[0]) for b in samples.values())
     t_last = max(float(b.time_s[-1]) for b in samples.values())
     given = static_window_s is not None and functional_window_s is not None
     search_end_s = t0 + SEARCH_S
-    if static_window_s is not None and functional_window_s is not None:
+    if static_window_s is not None and functional_window_s is not None:  # i.e. ``given``
         search_end_s = max(static_window_s[1], functional_window_s[1]) + 1.0
     first = HipPipeline(
         rates, method=method, output_rate_hz=output_rate_hz, realign=realign, buffer_limit_s=np.inf

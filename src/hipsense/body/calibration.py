@@ -31,6 +31,7 @@ from hipsense.body.frames import (
     matrix_to_quat,
     qconj,
     qmul,
+    rot_z,
 )
 from hipsense.body.lever_arm import LEVER_ARM_MAX_M, estimate_lever_arm
 from hipsense.errors import CalibrationError
@@ -296,10 +297,7 @@ def _add_lever_arms(
     warnings: list[str],
 ) -> None:
     """Estimate each thigh sensor's lever arm; implausible ones are dropped with a warning."""
-    align = {}
-    for role, seg in segments.items():
-        half = 0.5 * seg.heading_offset_rad
-        align[role] = np.array([np.cos(half), 0.0, 0.0, np.sin(half)])
+    align = {role: rot_z(np.asarray(seg.heading_offset_rad)) for role, seg in segments.items()}
     for role, seg in segments.items():
         if role == "pelvis":
             continue

@@ -98,13 +98,12 @@ class HipKinematics:
         out = {}
         for r in roles:
             q = block.quat[r] if rows is None else block.quat[r][rows]
-            q = np.ascontiguousarray(q, dtype=float)
             if turns is None or bounds is None:
                 mats, edges = self._current_matrix(r), np.array([0, len(q)])
             else:
                 heading = qmul(rot_z(np.asarray(turns[r])), self._heading_q[r])
                 mats, edges = sandwich_matrices(heading, self._mount_q[r]), bounds
-            out[r] = np.empty_like(q)
+            out[r] = np.empty((len(q), 4))
             apply_matrices(q, mats, edges, out[r])
         return out
 
@@ -170,10 +169,9 @@ class HipKinematics:
         cos_lim = float(np.cos(self.realign_max_pose_rad))
         for role in self.roles:
             standing_role(
-                np.ascontiguousarray(block.gyr_rad_s[role], dtype=float),
-                np.ascontiguousarray(block.acc_m_s2[role], dtype=float),
-                np.ascontiguousarray(block.quat[role], dtype=float),
-                # The segment's z axis in sensor coordinates.
+                block.gyr_rad_s[role],
+                block.acc_m_s2[role],
+                block.quat[role],
                 self._z_segment[role],
                 REST_MAX_GYR_RAD_S,
                 GRAVITY_M_S2,

@@ -313,6 +313,16 @@ def replay_recording(
             group.clear()
             group_samples = 0
 
+    def pace(block: SampleBlock) -> None:
+        """Sleep until ``block``'s last sample is due at ``speed`` (nothing when unpaced)."""
+        nonlocal data0
+        if speed is None:
+            return
+        data0 = float(block.time_s[0]) if data0 is None else data0
+        delay = (float(block.time_s[-1]) - data0) / speed - (time.perf_counter() - wall0)
+        if delay > 0:
+            time.sleep(delay)
+
     for offset, item in session_items(path, info.bulk, info.metadata):
         if progress is not None and info.file_bytes:
             fraction = offset / info.file_bytes
@@ -325,22 +335,14 @@ def replay_recording(
             samples += len(item)
             if calibration_source == "auto":
                 collected.setdefault(item.role, []).append(item)
-                if speed is not None:  # keep the pace, though nothing shows before the end
-                    data0 = float(item.time_s[0]) if data0 is None else data0
-                    delay = (float(item.time_s[-1]) - data0) / speed - (time.perf_counter() - wall0)
-                    if delay > 0:
-                        time.sleep(delay)
+                pace(item)  # keep the pace, though nothing shows before the end
             elif speed is None:
                 group.append(item)
                 group_samples += len(item)
                 if group_samples >= group_max_samples:
                     feed_group()
             else:
-                t_end = float(item.time_s[-1])
-                data0 = float(item.time_s[0]) if data0 is None else data0
-                delay = (t_end - data0) / speed - (time.perf_counter() - wall0)
-                if delay > 0:
-                    time.sleep(delay)
+                pace(item)
                 emit(pipe.process(item))
             continue
         feed_group()
