@@ -38,7 +38,6 @@ from hipsense.errors import CalibrationError, ConfigurationError, InputFormatErr
 from hipsense.pipeline import HipPipeline, estimate_rate_hz, process_session
 from hipsense.recording.format import RecordType, SessionMetadata
 from hipsense.recording.reader import DamageReport, RecordingReader
-from hipsense.sources.pacing import Pacer
 from hipsense.types import (
     AngleBlock,
     Marker,
@@ -502,7 +501,7 @@ class ReplaySource:
         start_s = 0.0
         while True:
             restart = False
-            pacer = None if self.speed is None else Pacer(self.speed)
+            wall0 = time.perf_counter()
             data0 = start_s
             group: list[Any] = []
             group_window: float | None = None
@@ -520,11 +519,12 @@ class ReplaySource:
                     break
                 if not self._running.is_set():
                     await self._running.wait()
-                    if pacer is not None:
-                        pacer.start()
+                    wall0 = time.perf_counter()
                     data0 = self.position_s
-                if pacer is not None:  # resumes after a stall of the machine, no burst
-                    await pacer.wait(t - data0)
+                if self.speed is not None:
+                    delay = (t - data0) / self.speed - (time.perf_counter() - wall0)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 else:
                     await asyncio.sleep(0)
                 self.position_s = max(self.position_s, t)
