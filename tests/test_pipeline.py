@@ -49,19 +49,22 @@ def test_10ms_blocks_equal_one_block(session):
 
 def test_streaming_calibration_then_flush_equals_batch_without_lever_arms(session):
     # Streamed frames buffered before a live calibration were fused without lever-arm
-    # compensation; batch fuses everything with it. The calibration is the same, and the
-    # flushed frames equal the batch run of that calibration without lever arms.
+    # compensation and gyroscope correction; batch fuses everything with them. The calibration
+    # is the same, and the flushed frames equal the batch run of that calibration without.
     batch = process_session(session.samples)
     pipe = HipPipeline(_rates(session.samples), buffer_limit_s=np.inf)
     for blocks in _in_blocks(session.samples, 0.5):
         assert len(pipe.process(blocks)) == 0  # nothing before calibration
     cal = pipe.calibrate()
     assert cal.to_dict() == batch.calibration.to_dict()
-    assert all(cal.segments[r].lever_arm_m is not None for r in ("thigh_left", "thigh_right"))
+    for role in ("thigh_left", "thigh_right"):
+        assert cal.segments[role].lever_arm_m is not None
+        assert cal.segments[role].gyro_correction is not None
     flushed = pipe.flush()
     plain = copy.deepcopy(cal)
     for seg in plain.segments.values():
         seg.lever_arm_m = None
+        seg.gyro_correction = None
     uncompensated = HipPipeline(_rates(session.samples), calibration=plain).process(
         list(session.samples.values())
     )

@@ -105,18 +105,22 @@ class HipPipeline:
     def set_calibration(self, calibration: Calibration) -> None:
         """Use ``calibration`` from now on (buffered frames are kept for :meth:`flush`).
 
-        Its thigh lever arms switch on the filters' acceleration compensation for the samples
-        processed from now on; frames fused before stay as they were.
+        Its thigh lever arms and gyroscope corrections switch on the filters' acceleration
+        compensation and gyroscope correction for the samples processed from now on; frames
+        fused before stay as they were.
         """
         missing = [r for r in self.roles if r not in calibration.segments]
         if missing:
             raise CalibrationError(f"the calibration has no segment for {', '.join(missing)}")
         self.calibration_ = calibration
         self.kinematics_ = HipKinematics(calibration, self.output_rate_hz, realign=self.realign)
-        # Lever-arm compensation of the thigh sensors applies to samples fused from now on.
+        # Lever-arm compensation and gyroscope correction of the thigh sensors apply to
+        # samples fused from now on.
         for role, filt in self.filters.items():
-            lever = calibration.segments[role].lever_arm_m
+            seg = calibration.segments[role]
+            lever, gyro = seg.lever_arm_m, seg.gyro_correction
             filt.lever_arm_m = None if lever is None else np.asarray(lever, dtype=np.float64)
+            filt.gyro_correction = None if gyro is None else np.asarray(gyro, dtype=np.float64)
 
     def align(self, blocks: SampleBlock | Iterable[SampleBlock]) -> AlignedBlock:
         """Fuse and resample new samples; returns the newly completed aligned frames."""
@@ -213,9 +217,9 @@ def process_session(
     Two passes: the first fuses the start of the session (growing up to the calibration search
     span, the first ``SEARCH_S`` seconds, or up to the end of given windows) without lever-arm
     compensation and calibrates; the second fuses the whole session from t = 0 with the
-    calibration's lever arms, as a live pipeline would had it known the calibration from the
-    start. ``rates_hz`` (per role) overrides the rates estimated from the timestamps (a
-    recording's stored rates).
+    calibration's lever arms and gyroscope corrections, as a live pipeline would had it known
+    the calibration from the start. ``rates_hz`` (per role) overrides the rates estimated from
+    the timestamps (a recording's stored rates).
     """
     rates = rates_hz or {r: estimate_rate_hz(b) for r, b in samples.items()}
     t0 = min(float(b.time_s[0]) for b in samples.values())

@@ -38,6 +38,10 @@ class OrientationFilter(ABC):
         acceleration. ``None`` (default) fuses the raw accelerometer. It may be set between
         blocks (after a live calibration); the angular-acceleration state carries across
         blocks either way.
+    gyro_correction : optional (3, 3) matrix ``K``; when set, every gyroscope sample is
+        replaced by ``K @ gyr_rad_s`` before anything else (the calibrated scale and axis of
+        the sensor's flexion response, :mod:`hipsense.body.gyro_axis`). ``None`` (default):
+        the raw gyroscope. Like ``lever_arm_m`` it may be set between blocks.
     """
 
     name: str = "base"
@@ -47,6 +51,7 @@ class OrientationFilter(ABC):
             raise ConfigurationError(f"sampling rate must be a positive number, got {rate_hz}")
         self.rate_hz = float(rate_hz)
         self.lever_arm_m: FloatArray | None = None
+        self.gyro_correction: FloatArray | None = None
         self._gyr_history: FloatArray | None = None
 
     @abstractmethod
@@ -58,6 +63,8 @@ class OrientationFilter(ABC):
     def process(self, block: SampleBlock) -> OrientationBlock:
         """Orientation of each sample of ``block`` (continues from the previous block)."""
         gyr = np.ascontiguousarray(block.gyr_rad_s, dtype=np.float64)
+        if self.gyro_correction is not None:
+            gyr = _apply_matrix(self.gyro_correction, gyr)
         acc = np.ascontiguousarray(block.acc_m_s2, dtype=np.float64)
         mag = None if block.mag_uT is None else np.ascontiguousarray(block.mag_uT, np.float64)
         if len(gyr) == 0:
@@ -83,6 +90,16 @@ class OrientationFilter(ABC):
         # Causal difference over n samples; the carried history makes block splits irrelevant.
         extended = np.concatenate((history, gyr_rad_s))
         return lever_arm_acc(extended, n, self.rate_hz, r)
+
+
+def _apply_matrix(m: FloatArray, v: FloatArray) -> FloatArray:
+    """``v @ m.T`` with plain multiply-adds per sample, so any block split gives the same bits
+    (a BLAS product may take different code paths for different block lengths)."""
+    m = np.asarray(m, dtype=np.float64)
+    out = np.empty_like(v)
+    for i in range(3):
+        out[:, i] = v[:, 0] * m[i, 0] + v[:, 1] * m[i, 1] + v[:, 2] * m[i, 2]
+    return out
 
 
 def initial_quat_from_acc(acc_m_s2: FloatArray) -> FloatArray:
