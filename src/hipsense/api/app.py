@@ -40,6 +40,7 @@ def create_app(
     auto_calibrate: bool = False,
     analyzers: Iterable[Analyzer] = (),
     exercise_analysis: bool = True,
+    detect_segments: bool = True,
 ) -> FastAPI:
     """Build the app; the source is created and started when the app starts.
 
@@ -51,6 +52,8 @@ def create_app(
     analyzers : extra analyzers fed with the calibrated angles.
     exercise_analysis : add hipsense's exercise analyzer (ROM and gap, holds, CARs, Thomas
         test, bridge, walking, sitting) on the marked segments of every live session.
+    detect_segments : the exercise analyzer also detects sitting, CARs and walking segments
+        live (``segment_detected`` events and results with ``source`` ``"detected"``).
 
     Examples
     --------
@@ -71,7 +74,10 @@ def create_app(
             )
             if exercise_analysis:
                 # One analyzer per live session, reading that session's markers.
-                live.analyzers.append(ExerciseAnalyzer(markers=lambda: list(live.markers)))
+                analyzer = ExerciseAnalyzer(
+                    markers=lambda: list(live.markers), detect=detect_segments
+                )
+                live.analyzers.append(analyzer)
             return live
 
         store = await asyncio.to_thread(SessionStore, settings.data_dir)

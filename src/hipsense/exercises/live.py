@@ -1,4 +1,4 @@
-"""The live exercise analyzer: markers open and close segments, angle blocks flow through.
+"""The live exercise analyzer: marked and detected segments, angle blocks flow through.
 
 Fits :class:`hipsense.live.Analyzer`: ``process(angles) -> list[event dict]``. Markers reach it
 through :meth:`ExerciseAnalyzer.add_marker` (an open marker starts a segment, the same marker
@@ -11,6 +11,24 @@ same events.
 Event kinds: ``hold_started``, ``hold_band``, ``hold_compensation``, ``hold_complete``, then
 the result dicts of :mod:`hipsense.exercises.schema` (``rom``, ``gap``, ``hold``, ``cars``,
 ``thomas``, ``bridge``, ``gait``, ``sitting``), each with ``time_s`` of the segment end.
+
+**Detected segments** (``detect=True``): a :class:`~hipsense.exercises.detect.SegmentDetector`
+runs every :data:`DETECT_EVERY_S` of angle time (at whole multiples, so blocks of any size give
+the same events) on the frames since each detector's last settled point. A segment is reported
+once it is final, i.e. equal to what ``analyze_session(..., detect=True)`` finds on the whole
+session: a ``segment_detected`` event (``start_s``, ``end_s``, ``exercise``, ``side``,
+``source`` ``"detected"``, ``time_s`` when reported), then its results (``source``
+``"detected"``, ``time_s`` when reported), unless it overlaps a marked segment known by then
+(marks win, as in :func:`~hipsense.exercises.detect.add_detected`; an open mark counts from its
+start). A ``movement_started`` event (same keys, ``end_s`` = now) says when a movement
+qualifies while still under way (sitting 5 s, the second CARs loop, the sixth step). Delay
+after the segment's end: sitting up to 1 s, CARs 1-2 s (the 2 s pause that ends a run, minus
+the 1 s pad), walking about 2.5-4.5 s (the 1.5 s step interval and the 2.15 s a step needs to
+be known, minus the pad). A movement under way for longer than
+:data:`~hipsense.exercises.detect.DETECT_MAX_S` (600 s) is reported up to there with a
+``note`` and detection restarts, so retained frames and per-update work stay bounded (about
+600 s of frames at most; the offline analysis reports such a movement whole). A mark added
+after a detected segment was reported does not withdraw it.
 """
 
 from __future__ import annotations
@@ -21,15 +39,61 @@ from typing import Any
 
 import numpy as np
 
+from hipsense.exercises.detect import DETECT_MAX_S, SegmentDetector, overlaps
 from hipsense.exercises.holds import HoldTracker
 from hipsense.exercises.protocols import AnalysisConfig
 from hipsense.exercises.rom import best_range, classify_gap
 from hipsense.exercises.schema import GapResult, RangeResult
 from hipsense.exercises.segments import EXERCISES, HOLD_EXERCISES, Segment, slice_block
 from hipsense.exercises.session import analyze_segment, available_sides
-from hipsense.types import AngleBlock, Marker
+from hipsense.types import AngleBlock, FloatArray, Marker
 
 KEEP_BEFORE_S = 5.0  # frames kept without an open segment, for markers placed a bit late
+DETECT_EVERY_S = 1.0  # angle time between runs of the segment detector
+
+
+class _FrameBuffer:
+    """Recent angle frames: appends cost O(block) amortised, views cost nothing.
+
+    Storage is reallocated (never moved in place) when full, so views handed out earlier keep
+    their values. A column missing from a block is NaN there.
+    """
+
+    def __init__(self) -> None:
+        self._t: FloatArray = np.zeros(0)
+        self._cols: dict[str, FloatArray] = {}
+        self._lo = self._hi = 0
+
+    def __len__(self) -> int:
+        return self._hi - self._lo
+
+    def append(self, block: AngleBlock) -> None:
+        m = len(block)
+        for name in block.columns.keys() - self._cols.keys():
+            self._cols[name] = np.full(len(self._t), np.nan)
+        if self._hi + m > len(self._t):
+            n = len(self)
+            size = max(2 * (n + m), 1024)
+            self._t = np.concatenate([self._t[self._lo : self._hi], np.empty(size - n)])
+            self._cols = {
+                k: np.concatenate([v[self._lo : self._hi], np.empty(size - n)])
+                for k, v in self._cols.items()
+            }
+            self._lo, self._hi = 0, n
+        self._t[self._hi : self._hi + m] = block.time_s
+        for name, values in self._cols.items():
+            values[self._hi : self._hi + m] = block.columns.get(name, np.nan)
+        self._hi += m
+
+    def view(self, start_s: float = -np.inf, end_s: float = np.inf) -> AngleBlock:
+        """Frames with ``start_s <= t < end_s`` (views)."""
+        t = self._t[self._lo : self._hi]
+        i, j = (self._lo + int(k) for k in np.searchsorted(t, (start_s, end_s)))
+        return AngleBlock(self._t[i:j], {k: v[i:j] for k, v in self._cols.items()})
+
+    def drop_before(self, t_s: float) -> None:
+        """Forget frames before ``t_s``."""
+        self._lo += int(np.searchsorted(self._t[self._lo : self._hi], t_s))
 
 
 @dataclass
@@ -42,7 +106,7 @@ class _Open:
 
 
 class ExerciseAnalyzer:
-    """Live analyses of marked exercise segments (see the module docstring).
+    """Live analyses of marked (and optionally detected) segments (see the module docstring).
 
     Parameters
     ----------
@@ -50,10 +114,13 @@ class ExerciseAnalyzer:
     markers : optional callable returning the session's current markers, polled on every
         block (e.g. ``lambda: list(live_session.markers)``), so no explicit ``add_marker`` calls
         are needed; re-announced markers are recognised and closed segments stay closed.
+    detect : also detect sitting, CARs and walking segments (``segment_detected`` events and
+        their results), as ``analyze_session(..., detect=True)`` does offline.
+    detect_max_s : the cap (s) on a detected movement under way (frames retained for it).
 
     Examples
     --------
-    >>> analyzer = ExerciseAnalyzer()
+    >>> analyzer = ExerciseAnalyzer(detect=True)
     >>> analyzer.add_marker(Marker(10.0, None, "hold_pails", "left"))
     >>> events = analyzer.process(angle_block)  # doctest: +SKIP
     """
@@ -62,16 +129,27 @@ class ExerciseAnalyzer:
         self,
         config: AnalysisConfig | None = None,
         markers: Callable[[], Iterable[Marker]] | None = None,
+        detect: bool = False,
+        detect_max_s: float = DETECT_MAX_S,
     ) -> None:
         self.config = config or AnalysisConfig()
         self.markers = markers
+        self.detector = SegmentDetector(self.config, detect_max_s) if detect else None
+        self._next_detect = 0  # the next detection runs at this multiple of DETECT_EVERY_S
         self._finished: set[tuple[float, str, str | None]] = set()
         self._open: list[_Open] = []
         self._closed: list[Segment] = []
-        self._parts: list[AngleBlock] = []
+        self._frames = _FrameBuffer()
         self._now_s = -np.inf
         self.ranges: list[RangeResult] = []
         self.results: list[dict[str, Any]] = []
+        self.detected: list[Segment] = []
+
+    @property
+    def buffered_s(self) -> float:
+        """Angle time (s) spanned by the retained frames."""
+        view = self._frames.view()
+        return float(view.time_s[-1] - view.time_s[0]) if len(view) else 0.0
 
     def add_marker(self, marker: Marker) -> None:
         """Open, close or register a segment (markers of other kinds are ignored)."""
@@ -90,11 +168,6 @@ class ExerciseAnalyzer:
         self._open.append(_Open(marker.start_s, marker.exercise, marker.side, marker.end_s))
         self._open.sort(key=lambda s: s.start_s)
 
-    def _buffer(self) -> AngleBlock:
-        if len(self._parts) > 1:
-            self._parts = [AngleBlock.concat(self._parts)]
-        return self._parts[0] if self._parts else AngleBlock(np.zeros(0), {})
-
     def process(self, angles: AngleBlock) -> list[dict[str, Any]]:
         """Events caused by a block of calibrated angles (any size)."""
         if self.markers is not None:
@@ -102,10 +175,11 @@ class ExerciseAnalyzer:
                 self.add_marker(marker)
         if len(angles) == 0:
             return []
-        self._parts.append(angles)
+        if not np.isfinite(self._now_s):
+            self._next_detect = int(np.floor(angles.time_s[0] / DETECT_EVERY_S)) + 1
+        self._frames.append(angles)
         self._now_s = float(angles.time_s[-1])
         events: list[dict[str, Any]] = []
-        buffer = self._buffer()
         for seg in self._open:
             if seg.exercise in HOLD_EXERCISES and not seg.trackers and seg.start_s <= self._now_s:
                 sides = [seg.side] if seg.side else available_sides(angles)
@@ -113,7 +187,7 @@ class ExerciseAnalyzer:
                     HoldTracker(seg.start_s, s, seg.exercise, self.config.protocol, self.config)
                     for s in sides
                 ]
-                past = slice_block(buffer, seg.start_s, float(angles.time_s[0]))
+                past = self._frames.view(seg.start_s, float(angles.time_s[0]))
                 for tr in seg.trackers:
                     if len(past):
                         events.extend(tr.process(past))
@@ -127,9 +201,41 @@ class ExerciseAnalyzer:
         done = [s for s in self._open if s.end_s is not None and s.end_s <= self._now_s]
         for seg in sorted(done, key=lambda s: s.end_s or 0.0):
             self._open.remove(seg)
-            events.extend(self._close(seg, buffer))
-        self._trim(buffer)
+            events.extend(self._close(seg, self._frames.view()))
+        if self.detector is not None:
+            events.extend(self._detect(self.detector))
+        self._trim()
         return events
+
+    def _detect(self, detector: SegmentDetector) -> list[dict[str, Any]]:
+        """Run the detector at every multiple of DETECT_EVERY_S the angles have passed."""
+        out: list[dict[str, Any]] = []
+        while self._next_detect * DETECT_EVERY_S <= self._now_s:
+            until_s = self._next_detect * DETECT_EVERY_S
+            self._next_detect += 1
+            frames = self._frames.view(detector.keep_from_s, until_s)
+            for event in detector.update(frames, until_s):
+                seg = event.segment
+                if self._marked_over(seg):
+                    continue
+                d: dict[str, Any] = seg.to_dict()
+                if event.kind == "started":
+                    out.append({"kind": "movement_started", **d, "time_s": until_s})
+                    continue
+                out.append({"kind": "segment_detected", **d, "time_s": until_s})
+                if event.note:
+                    out[-1]["note"] = event.note
+                self.detected.append(seg)
+                for result in analyze_segment(frames, seg, self.config, self._closed):
+                    out.append({**result.to_dict(), "time_s": until_s})
+        self.results.extend(e for e in out if e["kind"] != "movement_started")
+        return out
+
+    def _marked_over(self, seg: Segment) -> bool:
+        """Whether a marked segment (closed, or open from its start) overlaps ``seg``."""
+        if any(overlaps(seg, m) for m in self._closed):
+            return True
+        return any(m.start_s < seg.end_s and seg.start_s < (m.end_s or np.inf) for m in self._open)
 
     def _close(self, seg: _Open, buffer: AngleBlock) -> list[dict[str, Any]]:
         assert seg.end_s is not None
@@ -159,14 +265,12 @@ class ExerciseAnalyzer:
             self.config,
         )
 
-    def _trim(self, buffer: AngleBlock) -> None:
-        """Keep frames from the earliest open segment (or the last few seconds)."""
+    def _trim(self) -> None:
+        """Keep frames from the earliest open segment, what the detector needs, or 5 s."""
         keep_from = self._now_s - KEEP_BEFORE_S
         if self._open:
             keep_from = min(keep_from, min(s.start_s for s in self._open))
-        i = int(np.searchsorted(buffer.time_s, keep_from))
-        if i > 0:
-            self._parts = [
-                AngleBlock(buffer.time_s[i:], {k: v[i:] for k, v in buffer.columns.items()})
-            ]
+        if self.detector is not None:
+            keep_from = min(keep_from, self.detector.keep_from_s)
+        self._frames.drop_before(keep_from)
         self._closed = [s for s in self._closed if s.end_s >= keep_from]

@@ -1,0 +1,306 @@
+"""Live segment detection: the live analyzer reports what the offline detector finds."""
+
+from __future__ import annotations
+
+import warnings
+from functools import cache
+
+import numpy as np
+import pytest
+
+from hipsense.exercises.detect import WALK_CONTEXT_S, detect_segments
+from hipsense.exercises.live import DETECT_EVERY_S, ExerciseAnalyzer
+from hipsense.exercises.session import analyze_session
+from hipsense.pipeline import process_session
+from hipsense.types import AngleBlock, Marker
+from hipsim.scenarios import hip_cars, reverse_walking, sit_to_stand
+from hipsim.subjects import scripted_session
+
+SEGMENT_KEYS = ("start_s", "end_s", "exercise", "side", "source")
+DETECTION_KINDS = ("segment_detected", "movement_started")
+MAX_DELAY_S = 5.0  # walking: 1.5 s step interval + 2.15 s until a step is known + 1 s tick
+
+
+def split(angles: AngleBlock, sizes: np.ndarray) -> list[AngleBlock]:
+    """Consecutive blocks of the given sizes (cycled)."""
+    out, i, k = [], 0, 0
+    while i < len(angles):
+        j = min(len(angles), i + int(sizes[k % len(sizes)]))
+        out.append(AngleBlock(angles.time_s[i:j], {c: v[i:j] for c, v in angles.columns.items()}))
+        i, k = j, k + 1
+    return out
+
+
+def run_live(angles, sizes, markers=None, **options):
+    """Events of a detecting analyzer fed ``angles`` in blocks; ``markers(t)`` polled."""
+    shown: list[Marker] = []
+    analyzer = ExerciseAnalyzer(markers=lambda: list(shown), detect=True, **options)
+    events = []
+    for block in split(angles, np.asarray(sizes)):
+        if markers is not None:
+            shown[:] = markers(float(block.time_s[-1]))
+        events.extend(analyzer.process(block))
+    return events, analyzer
+
+
+def segments_of(events):
+    return [{k: e[k] for k in SEGMENT_KEYS} for e in events if e["kind"] == "segment_detected"]
+
+
+def detected_results(events):
+    return [
+        {k: v for k, v in e.items() if k != "time_s"}
+        for e in events
+        if e.get("source") == "detected" and e["kind"] not in DETECTION_KINDS
+    ]
+
+
+def offline(angles, markers=()):
+    analysis = analyze_session(angles, list(markers), detect=True).to_dict()
+    segments = [s for s in analysis["segments"] if s["source"] == "detected"]
+    results = [r for r in analysis["results"] if r["source"] == "detected"]
+    return segments, results
+
+
+def by_time(items):
+    return sorted(items, key=lambda d: (d["start_s"], d["end_s"], str(d.get("side"))))
+
+
+def assert_live_equals_offline(events, angles, markers=()):
+    segments, results = offline(angles, markers)
+    assert by_time(segments_of(events)) == by_time(segments)
+    assert sorted(map(repr, detected_results(events))) == sorted(map(repr, results))
+    return segments
+
+
+@cache
+def mixed_session(seed: int) -> AngleBlock:
+    """Calibration, then sitting down three times, CARs of both hips, walking twice."""
+
+    def block(b, rng):
+        sit_to_stand(b, rng)
+        hip_cars(b, rng)
+        reverse_walking(b, rng)
+
+    return process_session(scripted_session(block, seed).samples).angles
+
+
+@pytest.mark.parametrize(
+    ("scenario", "seed", "count"),
+    [
+        ("sit_to_stand", 1, 3),
+        ("sit_to_stand", 2, 3),
+        ("hip_cars", 1, 4),
+        ("hip_cars", 2, 4),
+        ("reverse_walking", 1, 2),
+        ("reverse_walking", 3, 2),
+    ],
+)
+def test_live_detection_equals_offline_for_any_block_size(sim, scenario, seed, count):
+    _session, angles, _markers = sim(scenario, seed)
+    events, _ = run_live(angles, [7])
+    segments = assert_live_equals_offline(events, angles)
+    assert len(segments) == count
+    detection = [e for e in events if e["kind"] in DETECTION_KINDS]
+    rng = np.random.default_rng(seed)
+    for sizes in ([50], rng.integers(1, 14, size=40), [len(angles)]):
+        again, _ = run_live(angles, sizes)
+        # The same events at the same times: detection runs at whole seconds of angle time.
+        assert [e for e in again if e["kind"] in DETECTION_KINDS] == detection
+        assert detected_results(again) == detected_results(events)
+
+
+def test_live_detection_of_a_mixed_session_frame_by_frame():
+    angles = mixed_session(4)
+    events, analyzer = run_live(angles, [1])
+    segments = assert_live_equals_offline(events, angles)
+    assert [s["exercise"] for s in segments].count("sitting") == 3
+    assert [s["exercise"] for s in segments].count("cars") == 4
+    assert [s["exercise"] for s in segments].count("reverse_walking") == 2
+    assert [s.to_dict() for s in analyzer.detected] == segments_of(events)
+    results = {r["kind"] for r in detected_results(events)}
+    assert results == {"sitting", "cars", "gait"}
+    for e in events:
+        if e["kind"] == "segment_detected":
+            # Reported after the movement ended, at a whole second, soon enough.
+            assert 0.0 < e["time_s"] - e["end_s"] <= MAX_DELAY_S
+            assert e["time_s"] % DETECT_EVERY_S == 0.0 and "note" not in e
+            started = [
+                s
+                for s in events
+                if s["kind"] == "movement_started"
+                and s["exercise"] == e["exercise"]
+                and s["side"] == e["side"]
+                and e["start_s"] <= s["start_s"] < e["end_s"]
+            ]
+            assert len(started) == 1 and started[0]["time_s"] < e["time_s"]
+
+
+def test_marks_suppress_overlapping_detections_live(sim):
+    _session, angles, markers = sim("sit_to_stand", 1)
+    mark = [m for m in markers if m.exercise == "sitting"][1]
+
+    def shown(now_s):  # the mark opens at its start and closes at its end, as in a session
+        if now_s < mark.start_s:
+            return []
+        return [Marker(mark.start_s, mark.end_s if now_s >= mark.end_s else None, "sitting")]
+
+    events, _ = run_live(angles, [10], markers=shown)
+    segments = assert_live_equals_offline(events, angles, [mark])
+    assert len(segments) == 2
+    assert not any(
+        e["start_s"] < mark.end_s and mark.start_s < e["end_s"]
+        for e in events
+        if e["kind"] in DETECTION_KINDS
+    )
+    marked = [e for e in events if e["kind"] == "sitting" and e["source"] == "marked"]
+    assert len(marked) == 1 and abs(marked[0]["start_s"] - mark.start_s) < 0.02
+    # Without the mark, the sit it covers is detected.
+    plain, _ = run_live(angles, [10])
+    assert len(segments_of(plain)) == 3
+
+
+@pytest.mark.parametrize("scenario", ["calibration", "half_kneeling_stretch", "hip_lift"])
+def test_nothing_detected_live_in_holds_and_lying(sim, scenario):
+    _session, angles, _markers = sim(scenario, 1)
+    events, analyzer = run_live(angles, [10])
+    assert [e for e in events if e["kind"] in DETECTION_KINDS] == []
+    assert analyzer.detected == [] and detect_segments(angles) == []
+
+
+def test_detection_is_off_by_default(sim):
+    _session, angles, _markers = sim("sit_to_stand", 1)
+    analyzer = ExerciseAnalyzer()
+    events = [e for b in split(angles, np.array([25])) for e in analyzer.process(b)]
+    assert analyzer.detector is None and events == []
+
+
+def sitting_block(sit_s: tuple[float, float], total_s: float, rate_hz: float = 100.0):
+    """Synthetic angles: standing, sitting (hips 90 deg) from ``sit_s[0]`` to ``sit_s[1]``."""
+    t = np.arange(0.0, total_s, 1.0 / rate_hz)
+    rng = np.random.default_rng(5)
+    up = np.clip(np.minimum(t - sit_s[0], sit_s[1] - t), 0.0, 1.0)
+    cols = {}
+    for side in ("left", "right"):
+        cols[f"hip_flexion_{side}_deg"] = 90.0 * up + rng.normal(0.0, 0.5, len(t))
+        cols[f"hip_abduction_{side}_deg"] = rng.normal(0.0, 0.5, len(t))
+        cols[f"hip_internal_rotation_{side}_deg"] = rng.normal(0.0, 0.5, len(t))
+    cols["pelvic_tilt_deg"] = -8.0 * up + rng.normal(0.0, 0.3, len(t))
+    cols["pelvic_obliquity_deg"] = rng.normal(0.0, 0.3, len(t))
+    cols["pelvic_rotation_deg"] = rng.normal(0.0, 0.3, len(t))
+    return AngleBlock(t, cols)
+
+
+def test_a_movement_longer_than_the_cap_is_reported_in_parts_with_bounded_memory():
+    angles = sitting_block((10.0, 230.0), 300.0)
+    cap_s = 60.0
+    shown: list[Marker] = []
+    analyzer = ExerciseAnalyzer(markers=lambda: shown, detect=True, detect_max_s=cap_s)
+    events, longest_s = [], 0.0
+    for block in split(angles, np.array([10])):
+        events.extend(analyzer.process(block))
+        longest_s = max(longest_s, analyzer.buffered_s)
+    # Frames retained: the cap, one detection interval and the walking context at most.
+    assert longest_s <= cap_s + DETECT_EVERY_S + WALK_CONTEXT_S + 0.1
+    parts = segments_of(events)
+    (whole,) = detect_segments(angles)
+    assert len(parts) == 4
+    assert parts[0]["start_s"] == whole.start_s and parts[-1]["end_s"] == whole.end_s
+    for a, b in zip(parts[:-1], parts[1:], strict=True):
+        assert abs(b["start_s"] - a["end_s"]) < 0.02
+    notes = [e.get("note") for e in events if e["kind"] == "segment_detected"]
+    assert all(n and "cap" in n for n in notes[:-1]) and notes[-1] is None
+    assert all(p["end_s"] - p["start_s"] <= cap_s + DETECT_EVERY_S for p in parts)
+    # The default cap (600 s) keeps this bout whole, as offline.
+    whole_events, _ = run_live(angles, [10])
+    assert segments_of(whole_events) == [whole.to_dict()]
+
+
+def test_service_detects_segments_live(tmp_path):
+    with warnings.catch_warnings():
+        # Starlette 1.x prefers httpx2 for its TestClient; httpx is what the project installs.
+        warnings.filterwarnings("ignore", message="Using `httpx` with")
+        from fastapi.testclient import TestClient
+
+    from hipsense.api.app import create_app
+    from hipsense.api.service import ServiceSettings
+    from hipsense.sources.simulated import SimulatedSource, simulate_demo
+
+    session = simulate_demo("sit_to_stand", seed=1)
+    app = create_app(ServiceSettings(data_dir=tmp_path), lambda: SimulatedSource(session))
+    with TestClient(app):
+        (analyzer,) = app.state.service.live.analyzers
+        assert isinstance(analyzer, ExerciseAnalyzer) and analyzer.detector is not None
+    off = create_app(
+        ServiceSettings(data_dir=tmp_path), lambda: SimulatedSource(session), detect_segments=False
+    )
+    with TestClient(off):
+        (analyzer,) = off.state.service.live.analyzers
+        assert analyzer.detector is None
+
+
+def random_session(seed: int, duration_s: float = 240.0, rate_hz: float = 100.0) -> AngleBlock:
+    """Synthetic angles with edge cases: steps near the prominence threshold and step interval
+    limits, circles with pauses near the 2 s limit, sits near the 5 s limit, slow drifts."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, duration_s, 1.0 / rate_hz)
+    flex = {s: np.zeros(len(t)) for s in ("left", "right")}
+    abd = {s: np.zeros(len(t)) for s in ("left", "right")}
+    tilt = np.zeros(len(t))
+    start = 3.0
+    while start < duration_s - 15.0:
+        kind = rng.choice(["walk", "sit", "circles", "rest"])
+        if kind == "walk":
+            length = rng.uniform(3.0, 12.0)
+            stride_s = rng.uniform(1.0, 3.2)
+            amp = rng.uniform(3.0, 15.0)
+            on = (t >= start) & (t < start + length)
+            phase = 2 * np.pi * (t - start) / stride_s
+            for k, side in enumerate(("left", "right")):
+                flex[side][on] += amp * np.sin(phase[on] + k * np.pi) + 4.0
+        elif kind == "sit":
+            length = rng.uniform(3.0, 9.0)
+            up = np.clip(np.minimum(t - start, start + length - t), 0.0, 1.0)
+            depth = rng.uniform(50.0, 95.0)
+            for side in ("left", "right"):
+                flex[side] += depth * up
+            tilt -= 8.0 * up
+        elif kind == "circles":
+            side = str(rng.choice(["left", "right"]))
+            length = 0.0
+            direction = rng.choice([-1.0, 1.0])
+            for _ in range(int(rng.integers(1, 5))):
+                rep_s = rng.uniform(2.0, 4.0)
+                on = (t >= start + length) & (t < start + length + rep_s)
+                theta = 2 * np.pi * (t[on] - start - length) / rep_s
+                flex[side][on] += 45.0 * (1 - np.cos(theta))
+                abd[side][on] += direction * 20.0 * np.sin(theta)
+                length += rep_s + rng.uniform(0.2, 2.6)
+        else:
+            length = rng.uniform(0.5, 4.0)
+        start += length + rng.uniform(0.2, 3.0)
+    cols: dict[str, np.ndarray] = {}
+    drift = np.cumsum(rng.normal(0.0, 0.05, len(t)))
+    for side in ("left", "right"):
+        cols[f"hip_flexion_{side}_deg"] = flex[side] + 0.2 * drift + rng.normal(0, 0.4, len(t))
+        cols[f"hip_abduction_{side}_deg"] = abd[side] + rng.normal(0, 0.4, len(t))
+        cols[f"hip_internal_rotation_{side}_deg"] = rng.normal(0, 0.4, len(t))
+    cols["pelvic_tilt_deg"] = tilt + rng.normal(0, 0.3, len(t))
+    cols["pelvic_obliquity_deg"] = rng.normal(0, 0.3, len(t))
+    cols["pelvic_rotation_deg"] = rng.normal(0, 0.3, len(t))
+    return AngleBlock(t, cols)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_live_detection_equals_offline_on_random_edge_cases(seed):
+    angles = random_session(seed)
+    sizes = np.random.default_rng(seed).integers(1, 40, size=50)
+    events, _ = run_live(angles, sizes)
+    segments, results = offline(angles)
+    # A movement still under way when the angles stop is not final live: only those may miss.
+    end_s = float(angles.time_s[-1])
+    missing = [s for s in segments if s not in segments_of(events)]
+    assert all(s["end_s"] > end_s - MAX_DELAY_S for s in missing)
+    assert by_time(segments_of(events)) == by_time([s for s in segments if s not in missing])
+    reported = [r for r in results if not any(r["start_s"] >= s["start_s"] for s in missing)]
+    assert sorted(map(repr, detected_results(events))) == sorted(map(repr, reported))
