@@ -322,8 +322,8 @@ class SegmentDetector:
     :func:`detect_segments` finds in the whole session (same frame timeline):
 
     - sitting: when the less flexed hip falls below the hysteresis level (the bout has ended);
-    - cars: when no loop can join the run any more (nothing left neutral within
-      :data:`CARS_MAX_PAUSE_S` after the last loop, which also fixes the end padding);
+    - cars: when no excursion from neutral that starts within :data:`CARS_MAX_PAUSE_S` after
+      the last loop can still become a loop (which also fixes the end padding);
     - reverse_walking: when no step can follow within :data:`WALK_MAX_STEP_S` of the last
       one; a step is known :data:`WALK_CONTEXT_S` after it happened.
 
@@ -342,7 +342,7 @@ class SegmentDetector:
     --------
     >>> detector = SegmentDetector()
     >>> events = detector.update(frames, until_s=12.0)  # doctest: +SKIP
-    >>> frames = slice_block(buffer, detector.keep_from_s, np.inf)  # what to keep  # doctest: +SKIP
+    >>> buffer = slice_block(buffer, detector.keep_from_s, np.inf)  # doctest: +SKIP
     """
 
     def __init__(self, config: AnalysisConfig | None = None, max_s: float = DETECT_MAX_S) -> None:

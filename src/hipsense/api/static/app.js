@@ -270,7 +270,14 @@ function renderRom() {
 }
 function addResult(msg) {
   const li = document.createElement("li");
-  li.textContent = `${msg.time_s.toFixed(1)} s · ${msg.kind || "result"} ${msg.message || ""}`;
+  // Detected segments (sitting, CARs, walking found without a mark) say so, with their span.
+  const detected = msg.source === "detected" ? " · detected" : "";
+  const span = msg.kind === "segment_detected" || msg.kind === "movement_started"
+    ? `${msg.exercise}${msg.side ? " " + msg.side : ""} from ${msg.start_s.toFixed(1)} s`
+      + (msg.kind === "segment_detected" ? ` to ${msg.end_s.toFixed(1)} s` : " (in progress)")
+    : "";
+  li.textContent = `${msg.time_s.toFixed(1)} s · ${msg.kind || "result"}${detected} ${span || msg.message || ""}`;
+  if (detected) li.className = "detected";
   $("results").prepend(li);
 }
 
