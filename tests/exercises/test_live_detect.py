@@ -7,6 +7,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+from test_holds import split  # the same block cutting as the hold tests
 
 from hipsense.exercises.detect import WALK_CONTEXT_S, detect_segments
 from hipsense.exercises.live import DETECT_EVERY_S, ExerciseAnalyzer
@@ -19,16 +20,6 @@ from hipsim.subjects import scripted_session
 SEGMENT_KEYS = ("start_s", "end_s", "exercise", "side", "source")
 DETECTION_KINDS = ("segment_detected", "movement_started")
 MAX_DELAY_S = 5.0  # walking: 1.5 s step interval + 2.15 s until a step is known + 1 s tick
-
-
-def split(angles: AngleBlock, sizes: np.ndarray) -> list[AngleBlock]:
-    """Consecutive blocks of the given sizes (cycled)."""
-    out, i, k = [], 0, 0
-    while i < len(angles):
-        j = min(len(angles), i + int(sizes[k % len(sizes)]))
-        out.append(AngleBlock(angles.time_s[i:j], {c: v[i:j] for c, v in angles.columns.items()}))
-        i, k = j, k + 1
-    return out
 
 
 def run_live(angles, sizes, markers=None, **options):

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hipsense.body.frames import qmul, qnormalize, quat_from_rotvec, quat_to_matrix
-from hipsense.body.lever_arm import rotational_acc
+from hipsense.body.lever_arm import rotational_acc, skew_matrices
 from hipsense.types import FloatArray
 
 ITERATIONS = 3
@@ -84,15 +84,6 @@ def _prefix_product(q: FloatArray) -> FloatArray:
     return qnormalize(out)
 
 
-def _skew(v: FloatArray) -> FloatArray:
-    """(N, 3, 3) cross-product matrices of (N, 3) vectors."""
-    out = np.zeros((len(v), 3, 3))
-    out[:, 0, 1], out[:, 0, 2] = -v[:, 2], v[:, 1]
-    out[:, 1, 0], out[:, 1, 2] = v[:, 2], -v[:, 0]
-    out[:, 2, 0], out[:, 2, 1] = -v[:, 1], v[:, 0]
-    return out
-
-
 def estimate_gyro_axis_correction(
     gyr_rad_s: FloatArray,
     acc_m_s2: FloatArray,
@@ -136,7 +127,7 @@ def estimate_gyro_axis_correction(
     f_earth = np.array([0.0, 0.0, float(gravity_m_s2)])
     # The predicted reading R^T f changes with an earth-frame attitude error psi by
     # R^T [f]x psi; [f]x has no z column (heading is invisible to gravity).
-    f_skew = _skew(f_earth[None, :])[0][:, :2]
+    f_skew = skew_matrices(f_earth[None, :])[0][:, :2]
     d_total = np.zeros(3)
     q0 = qnormalize(np.asarray(q_start, dtype=np.float64))
     residual = np.full(1, np.nan)
@@ -155,7 +146,7 @@ def estimate_gyro_axis_correction(
         s = (w_step @ axis) * dt_s
         a_sum = np.cumsum(rot * s[:, None, None], axis=0) - rot * s[:, None, None]
         b_sum = (np.cumsum(rot, axis=0) - rot) * dt_s
-        lhs = rot_t @ _skew(f_earth[None, :])[0]  # (N, 3, 3): R^T [f]x
+        lhs = rot_t @ skew_matrices(f_earth[None, :])[0]  # (N, 3, 3): R^T [f]x
         jac = np.concatenate(
             (rot_t @ f_skew, lhs @ a_sum, -(lhs @ b_sum) @ correction), axis=2
         ).reshape(-1, 8)

@@ -61,7 +61,7 @@ def rotational_acc(gyr_rad_s: FloatArray, rate_hz: float, lever_arm_m: FloatArra
     return np.cross(w, np.cross(w, r)) + np.cross(dw, r)
 
 
-def _skew(v: FloatArray) -> FloatArray:
+def skew_matrices(v: FloatArray) -> FloatArray:
     """(N, 3, 3) cross-product matrices of (N, 3) vectors."""
     out = np.zeros((len(v), 3, 3))
     out[:, 0, 1], out[:, 0, 2] = -v[:, 2], v[:, 1]
@@ -106,8 +106,8 @@ def estimate_lever_arm(
     rhs = data.acc_m_s2[role] - qrotate(qconj(q_thigh), f_pelvis)
     keep = mask & np.all(np.isfinite(rhs), axis=1) & np.all(np.isfinite(dgyr), axis=1)
     w, dw, rhs = gyr[keep], dgyr[keep], rhs[keep]
-    ws = _skew(w)
-    design = (ws @ ws + _skew(dw)).reshape(-1, 3)
+    ws = skew_matrices(w)
+    design = (ws @ ws + skew_matrices(dw)).reshape(-1, 3)
     # Unknowns: the components along the segment's anterior (x) and superior (z) axes.
     axes = np.column_stack(
         [qrotate(q_segment_to_sensor, e) for e in (np.array([1.0, 0, 0]), np.array([0, 0, 1.0]))]
