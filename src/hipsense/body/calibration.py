@@ -260,11 +260,12 @@ def calibrate(
     segments: dict[str, SegmentCalibration] = {}
     warnings: list[str] = []
     lift_axes: dict[str, FloatArray] = {}
+    biases: dict[str, FloatArray] = {}
     for role in data.quat:
         z_axis, q_static = _static_axis(
             role, data.acc_m_s2[role][static], data.gyr_rad_s[role][static], static_dur
         )
-        bias = np.nanmean(data.gyr_rad_s[role][static], axis=0)
+        bias = biases[role] = np.nanmean(data.gyr_rad_s[role][static], axis=0)
         y_raw, q_func = _functional_axis(role, data.gyr_rad_s[role][functional], bias, dt_s, z_axis)
         lift_axes[role] = y_raw
         y_axis = y_raw - (y_raw @ z_axis) * z_axis
@@ -289,8 +290,8 @@ def calibrate(
             heading_offset_rad=-heading,
             quality=quality,
         )
-    _add_lever_arms(data, segments, functional, static, warnings)
-    _add_gyro_corrections(data, segments, static, functional, lift_axes, warnings)
+    _add_lever_arms(data, segments, functional, biases, warnings)
+    _add_gyro_corrections(data, segments, static, functional, lift_axes, biases, warnings)
     score = min(s.quality["score"] for s in segments.values())
     return Calibration(
         segments,
@@ -305,17 +306,18 @@ def _add_lever_arms(
     data: AlignedBlock,
     segments: dict[str, SegmentCalibration],
     functional: np.ndarray,
-    static: np.ndarray,
+    biases: dict[str, FloatArray],
     warnings: list[str],
 ) -> None:
-    """Estimate each thigh sensor's lever arm; implausible ones are dropped with a warning."""
+    """Estimate each thigh sensor's lever arm; implausible ones are dropped with a warning.
+
+    ``biases``: per role the gyroscope bias of the static pose."""
     align = {role: rot_z(np.asarray(seg.heading_offset_rad)) for role, seg in segments.items()}
     for role, seg in segments.items():
         if role == "pelvis":
             continue
-        bias = np.nanmean(data.gyr_rad_s[role][static], axis=0)
         r, rms = estimate_lever_arm(
-            data, role, functional, align, np.asarray(seg.q_segment_to_sensor), bias
+            data, role, functional, align, np.asarray(seg.q_segment_to_sensor), biases[role]
         )
         norm = float(np.linalg.norm(r))
         seg.quality["lever_arm_norm_m"] = norm
@@ -336,9 +338,12 @@ def _add_gyro_corrections(
     static: np.ndarray,
     functional: np.ndarray,
     lift_axes: dict[str, FloatArray],
+    biases: dict[str, FloatArray],
     warnings: list[str],
 ) -> None:
     """Fit each thigh gyroscope's response to the knee lifts over the whole routine.
+
+    ``lift_axes`` and ``biases``: per role the functional rotation axis and the static bias.
 
     The pelvis is left alone: its sensor sits on the sacrum, away from the hinge axis, and its
     rotational acceleration is not modelled, so a fit there mistakes it for a scale error
@@ -364,7 +369,7 @@ def _add_gyro_corrections(
             acc,
             rate_hz,
             lift_axes[role],
-            np.nanmean(data.gyr_rad_s[role][static], axis=0),
+            biases[role],
             q_start,
             seg.quality["static_acc_norm_m_s2"],
             None if seg.lever_arm_m is None else np.asarray(seg.lever_arm_m),

@@ -127,7 +127,7 @@ def estimate_gyro_axis_correction(
     f_earth = np.array([0.0, 0.0, float(gravity_m_s2)])
     # The predicted reading R^T f changes with an earth-frame attitude error psi by
     # R^T [f]x psi; [f]x has no z column (heading is invisible to gravity).
-    f_skew = skew_matrices(f_earth[None, :])[0][:, :2]
+    f_cross = skew_matrices(f_earth[None, :])[0]
     d_total = np.zeros(3)
     q0 = qnormalize(np.asarray(q_start, dtype=np.float64))
     residual = np.full(1, np.nan)
@@ -146,9 +146,9 @@ def estimate_gyro_axis_correction(
         s = (w_step @ axis) * dt_s
         a_sum = np.cumsum(rot * s[:, None, None], axis=0) - rot * s[:, None, None]
         b_sum = (np.cumsum(rot, axis=0) - rot) * dt_s
-        lhs = rot_t @ skew_matrices(f_earth[None, :])[0]  # (N, 3, 3): R^T [f]x
+        lhs = rot_t @ f_cross  # (N, 3, 3): R^T [f]x
         jac = np.concatenate(
-            (rot_t @ f_skew, lhs @ a_sum, -(lhs @ b_sum) @ correction), axis=2
+            (lhs[:, :, :2], lhs @ a_sum, -(lhs @ b_sum) @ correction), axis=2
         ).reshape(-1, 8)
         # Normal equations (8 x 8): an SVD of the tall Jacobian costs 30 ms per iteration.
         x, *_ = np.linalg.lstsq(jac.T @ jac, jac.T @ residual.reshape(-1), rcond=None)

@@ -39,7 +39,13 @@ import numpy.typing as npt
 from scipy.signal import find_peaks
 
 from hipsense.exercises.gait import MIN_STEP_INTERVAL_S
-from hipsense.exercises.intervals import hysteresis_intervals, intervals, sample_period_s, smooth
+from hipsense.exercises.intervals import (
+    hysteresis_intervals,
+    hysteresis_state,
+    intervals,
+    sample_period_s,
+    smooth,
+)
 from hipsense.exercises.protocols import AnalysisConfig
 from hipsense.exercises.segments import Segment, slice_block
 from hipsense.types import AngleBlock, FloatArray, hip_columns
@@ -106,16 +112,6 @@ def detect_sitting(angles: AngleBlock, config: AnalysisConfig) -> list[Segment]:
         return []
     runs = hysteresis_intervals(angles.time_s, least, *_sitting_levels(config))
     return [s for a, b in runs if (s := _sitting_segment(a, b, config)) is not None]
-
-
-def _inside(values: FloatArray, enter: float, leave: float) -> npt.NDArray[np.bool_]:
-    """Per frame: inside a run of :func:`hysteresis_intervals` (the same Schmitt trigger)."""
-    state = np.full(len(values), -1, dtype=np.int8)
-    state[values > enter] = 1
-    state[~(values >= leave)] = 0
-    decided = np.where(state >= 0, np.arange(len(values)), -1)
-    np.maximum.accumulate(decided, out=decided)
-    return np.where(decided >= 0, state[np.maximum(decided, 0)], 0).astype(bool)
 
 
 # --- CARs ------------------------------------------------------------------------------------
@@ -409,7 +405,7 @@ class SegmentDetector:
             return
         enter, leave = _sitting_levels(self.config)
         runs = hysteresis_intervals(w.time_s, least, enter, leave)
-        inside = _inside(least, enter, leave)
+        inside = hysteresis_state(least, enter, leave)
         # Restart at a frame outside any bout: the same state as on the whole session.
         self._sit_scan_s = float(w.time_s[-1])
         if inside[-1]:

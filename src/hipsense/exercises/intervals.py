@@ -62,6 +62,21 @@ def longest_run_s(time_s: FloatArray, mask: BoolArray) -> float:
     return max((b - a for a, b in runs), default=0.0)
 
 
+def hysteresis_state(values: FloatArray, enter: float, leave: float) -> npt.NDArray[np.bool_]:
+    """Per frame: whether the Schmitt trigger of :func:`hysteresis_intervals` is inside a run.
+
+    1 above ``enter``, 0 below ``leave`` (or NaN), in between the previous state (outside at
+    the start).
+    """
+    v = np.asarray(values, dtype=float)
+    state = np.full(len(v), -1, dtype=np.int8)
+    state[v > enter] = 1
+    state[~(v >= leave)] = 0
+    decided = np.where(state >= 0, np.arange(len(v)), -1)
+    np.maximum.accumulate(decided, out=decided)
+    return np.where(decided >= 0, state[np.maximum(decided, 0)], 0).astype(bool)
+
+
 def hysteresis_intervals(
     time_s: FloatArray, values: FloatArray, enter: float, leave: float
 ) -> list[tuple[float, float]]:
@@ -84,13 +99,7 @@ def hysteresis_intervals(
     if len(v) == 0:
         return []
     dt = sample_period_s(time_s)
-    # State per frame: 1 above enter, 0 below leave (or NaN), -1 in between (keep state).
-    state = np.full(len(v), -1, dtype=np.int8)
-    state[v > enter] = 1
-    state[~(v >= leave)] = 0
-    decided = np.where(state >= 0, np.arange(len(v)), -1)
-    np.maximum.accumulate(decided, out=decided)
-    inside = np.where(decided >= 0, state[np.maximum(decided, 0)], 0).astype(bool)
+    inside = hysteresis_state(v, enter, leave)
     edges = np.diff(np.concatenate(([0], inside.astype(np.int8), [0])))
     out: list[tuple[float, float]] = []
     starts, stops = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
