@@ -11,9 +11,9 @@ if TYPE_CHECKING:  # the real import happens in conftest, under a warning filter
 
 
 def wait_for(
-    client: TestClient, path: str, predicate: Callable[[Any], bool], timeout_s: float = 8.0
+    client: TestClient, path: str, predicate: Callable[[Any], bool], timeout_s: float = 30.0
 ) -> Any:
-    """GET ``path`` until ``predicate(body)`` holds."""
+    """GET ``path`` until ``predicate(body)`` holds (generous: CI machines can be slow)."""
     deadline = time.monotonic() + timeout_s
     body: Any = {}
     while time.monotonic() < deadline:
