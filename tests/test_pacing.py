@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -23,6 +24,26 @@ async def test_pacer_waits_until_due_and_resumes_after_a_stall() -> None:
     t1 = time.perf_counter()
     await pacer.wait(0.4 + 2.0 * 0.2)
     assert time.perf_counter() - t1 >= 0.05
+
+
+async def test_overdue_playback_still_lets_other_tasks_run() -> None:
+    pacer = Pacer(speed=1.0)
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    started = turns
+    time.sleep(0.05)  # the consumer is slow: every instant below is overdue
+    for i in range(10):
+        await pacer.wait(0.001 * i)
+    task.cancel()
+    assert turns - started >= 10, "each overdue wait yields to the event loop"
 
 
 def test_pacer_refuses_a_non_positive_speed() -> None:

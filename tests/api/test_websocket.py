@@ -57,13 +57,17 @@ def _reader(
 ) -> None:
     """Read /ws/live into ``out`` until ``stop``; with ``resume``, read nothing until it is set."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if resume is not None:  # a small receive window, set before connecting, so the stall shows
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    # Set before connecting. The stalled client gets a small receive window, so its stall
+    # reaches the server quickly. The other one gets a large window and an unbounded client
+    # queue, so that on a loaded machine a late turn of this thread does not stall the server.
+    rcvbuf = 4096 if resume is not None else 4 << 20
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
     ws_url = url.replace("http", "ws") + "/ws/live"
     out["seqs"] = []
     out["dropped"] = 0
-    with connect(ws_url, sock=sock, max_size=None, max_queue=4) as ws:
+    max_queue = 4 if resume is not None else None
+    with connect(ws_url, sock=sock, max_size=None, max_queue=max_queue) as ws:
         while not stop.is_set():
             if resume is not None and not resume.wait(timeout=0.05):
                 continue

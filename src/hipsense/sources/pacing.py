@@ -38,11 +38,18 @@ class Pacer:
         self.shifted_s = 0.0
 
     async def wait(self, t_s: float) -> None:
-        """Return when playback time ``t_s`` is due (at once when it is overdue)."""
+        """Return when playback time ``t_s`` is due.
+
+        When it is overdue this still yields once to the event loop. A consumer that cannot keep
+        up (a slow machine, a high speed) would otherwise never let other tasks run, such as the
+        WebSocket senders, and every client's queue would overflow.
+        """
         delay = self._wall0 + t_s / self.speed - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        elif delay < -self.max_lag_s:
+            return
+        if delay < -self.max_lag_s:
             shift = -delay - self.max_lag_s
             self._wall0 += shift
             self.shifted_s += shift
+        await asyncio.sleep(0)
