@@ -12,20 +12,21 @@ Event kinds: ``hold_started``, ``hold_band``, ``hold_compensation``, ``hold_comp
 the result dicts of :mod:`hipsense.exercises.schema` (``rom``, ``gap``, ``hold``, ``cars``,
 ``thomas``, ``bridge``, ``gait``, ``sitting``), each with ``time_s`` of the segment end.
 
-**Detected segments** (``detect=True``): a :class:`~hipsense.exercises.detect.SegmentDetector`
-runs every :data:`DETECT_EVERY_S` of angle time (at whole multiples, so blocks of any size give
-the same events) on the frames since each detector's last settled point. A segment is reported
-once it is final, i.e. equal to what ``analyze_session(..., detect=True)`` finds on the whole
-session: a ``segment_detected`` event (``start_s``, ``end_s``, ``exercise``, ``side``,
-``source`` ``"detected"``, ``time_s`` when reported), then its results (``source``
-``"detected"``, ``time_s`` when reported), unless it overlaps a marked segment known by then
-(marks win, as in :func:`~hipsense.exercises.detect.add_detected`; an open mark counts from its
-start). A ``movement_started`` event (same keys, ``end_s`` = now) says when a movement
-qualifies while still under way (sitting 5 s, the second CARs loop, the sixth step). Delay
-after the segment's end: sitting up to 1 s, CARs 1-2 s (the 2 s pause that ends a run, minus
-the 1 s pad), walking about 2.5-4.5 s (the 1.5 s step interval and the 2.15 s a step needs to
-be known, minus the pad). A movement under way for longer than
-:data:`~hipsense.exercises.detect.DETECT_MAX_S` (600 s) is reported up to there with a
+**Detected segments** (``detect=True``): a
+:class:`~hipsense.exercises.live_detect.SegmentDetector` runs every :data:`DETECT_EVERY_S` of
+angle time (at whole multiples, so blocks of any size give the same events) on the frames
+since each detector's last settled point. A segment is reported once it is final, i.e. equal
+to what ``analyze_session(..., detect=True)`` finds on the whole session: a
+``segment_detected`` event (``start_s``, ``end_s``, ``exercise``, ``side``, ``source``
+``"detected"``, ``time_s`` when reported), then its results (``source`` ``"detected"``,
+``time_s`` when reported), unless it overlaps a marked segment known by then (marks win, as in
+:func:`~hipsense.exercises.detect.add_detected`; an open mark counts from its start). A
+``movement_started`` event (same keys, ``end_s`` = now) says when a movement qualifies while
+still under way (sitting 5 s, the second CARs loop, the sixth step). Delay after the
+segment's end: sitting up to 1 s, CARs 1-2 s (the 2 s pause that ends a run, minus the 1 s
+pad), walking about 2.5-4.5 s (the 1.5 s step interval and the 2.15 s a step needs to be
+known, minus the pad). A movement under way for longer than
+:data:`~hipsense.exercises.live_detect.DETECT_MAX_S` (600 s) is reported up to there with a
 ``note`` and detection restarts, so retained frames and per-update work stay bounded (about
 600 s of frames at most; the offline analysis reports such a movement whole). A mark added
 after a detected segment was reported does not withdraw it.
@@ -39,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from hipsense.exercises.detect import DETECT_MAX_S, SegmentDetector, overlaps
+from hipsense.exercises.detect import overlaps
 from hipsense.exercises.holds import HoldTracker
+from hipsense.exercises.live_detect import DETECT_MAX_S, SegmentDetector
 from hipsense.exercises.protocols import AnalysisConfig
 from hipsense.exercises.rom import best_range, classify_gap
 from hipsense.exercises.schema import GapResult, RangeResult
