@@ -13,6 +13,7 @@ from hipsense.sensors.protocols import (
     SPECS,
     identify,
     movella_dot,
+    movesense,
     open_profile,
     thingy52,
     witmotion,
@@ -28,6 +29,7 @@ DECODERS: dict[str, Callable[[], ProtocolDecoder]] = {
     "open_profile": open_profile.OpenProfileDecoder,
     "thingy52": thingy52.Thingy52Decoder,
     "movella_dot": movella_dot.MovellaDotDecoder,
+    "movesense": movesense.MovesenseDecoder,
 }
 
 STREAMS: dict[str, list[bytes]] = {
@@ -35,6 +37,7 @@ STREAMS: dict[str, list[bytes]] = {
     "open_profile": open_profile.encode_samples(ACC, GYR, 7, 1000, 10_000.0, samples_per_frame=3),
     "thingy52": thingy52.encode_raw(ACC, GYR),
     "movella_dot": movella_dot.encode_payloads(np.arange(6) * 16_667, ACC, GYR),
+    "movesense": movesense.encode_frames(np.arange(6) * 1000 / 104, ACC, GYR, samples_per_frame=3),
 }
 
 
@@ -68,17 +71,27 @@ def test_garbage_is_counted_as_malformed(name: str) -> None:
     assert _accounted(d)
 
 
+def _split(name: str, note: bytes, cut: int) -> list[bytes]:
+    if name == "movesense":  # GSP splits a frame its own way: DATA, then DATA_PART2
+        return [note[:cut], bytes([movesense.PACKET_DATA_PART2, note[1]]) + note[cut:]]
+    return [note[:cut], note[cut:]]
+
+
+# GSP frames say nothing of their sample count: the split test tells the decoder the frame size.
+SPLIT_DECODERS = {**DECODERS, "movesense": lambda: movesense.MovesenseDecoder(samples_per_frame=3)}
+
+
 @pytest.mark.parametrize("name", DECODERS)
 def test_split_at_every_byte_boundary_decodes_identically(name: str) -> None:
     whole = _feed_all(DECODERS[name](), STREAMS[name])
     assert len(whole) == 6
     stream = b"".join(STREAMS[name])
     record = len(stream) if name == "witmotion" else len(STREAMS[name][0])
-    for cut in range(1, record):
+    for cut in range(2 if name == "movesense" else 1, record):
         pieces: list[bytes] = []
         for note in STREAMS[name] if name != "witmotion" else [stream]:
-            pieces += [note[:cut], note[cut:]]
-        split = _feed_all(DECODERS[name](), pieces)
+            pieces += _split(name, note, cut)
+        split = _feed_all(SPLIT_DECODERS[name](), pieces)
         np.testing.assert_array_equal(split.acc_m_s2, whole.acc_m_s2, err_msg=f"cut {cut}")
         np.testing.assert_array_equal(split.gyr_rad_s, whole.gyr_rad_s)
         if whole.sensor_time_s is not None:
@@ -120,6 +133,8 @@ def test_feed_many_equals_feed(name: str) -> None:
         (None, [movella_dot.MEASUREMENT_SERVICE_UUID.upper()], "movella_dot"),
         ("Thingy", [], "thingy52"),
         (None, [thingy52.MOTION_SERVICE_UUID], "thingy52"),
+        ("Movesense 174630000192", [], "movesense"),
+        (None, [movesense.SERVICE_UUID], "movesense"),
         ("hipsense-pelvis", [], "open_profile"),
         ("whatever", [open_profile.SERVICE_UUID], "open_profile"),
     ],

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from hipsense.sensors.protocols import movella_dot, open_profile, thingy52, witmotion
+from hipsense.sensors.protocols import movella_dot, movesense, open_profile, thingy52, witmotion
 from hipsense.sensors.protocols.base import (
     BatteryStatus,
     DecodedSamples,
@@ -16,7 +16,15 @@ from hipsense.sensors.protocols.base import (
 )
 
 SPECS: dict[str, ProtocolSpec] = {
-    spec.name: spec for spec in (open_profile.SPEC, witmotion.SPEC, movella_dot.SPEC, thingy52.SPEC)
+    spec.name: spec
+    for spec in (
+        open_profile.SPEC,
+        witmotion.SPEC,
+        movella_dot.SPEC,
+        thingy52.SPEC,
+        movesense.SPEC,
+        movesense.SPEC_IMU9,  # same service: identify() finds movesense (IMU6) first
+    )
 }
 
 
@@ -67,6 +75,7 @@ __all__ = [
     "ProtocolSpec",
     "identify",
     "movella_dot",
+    "movesense",
     "open_profile",
     "thingy52",
     "witmotion",

@@ -1,6 +1,7 @@
 """The contract every wire format follows: decoded samples, a stateful decoder, a descriptor.
 
-A vendor module (``witmotion``, ``movella_dot``, ``thingy52``, ``open_profile``) provides
+A vendor module (``witmotion``, ``movella_dot``, ``thingy52``, ``movesense``, ``open_profile``)
+provides
 
 * a :class:`ProtocolDecoder` subclass: bytes of notifications in, :class:`DecodedSamples` out.
   It is stateful (partial records, sequence numbers, timestamp unwrapping) and never raises on
