@@ -134,11 +134,12 @@ async def test_scan_identifies_every_vendor_with_rssi_and_battery(short_session)
         found = await scan(0.2, radio.ble_backend(), with_battery=True)
         everything = await scan(0.2, radio.ble_backend(), include_unknown=True)
     assert [f.protocol for f in found] == list(SENSOR_CLASSES)  # strongest first
-    assert [f.rssi_dbm for f in found] == [-50, -51, -52, -53]
+    assert [f.rssi_dbm for f in found] == [-50 - i for i in range(len(SENSOR_CLASSES))]
     batteries = {f.protocol: f.battery_pct for f in found}
     assert batteries["open_profile"] == 60 and batteries["thingy52"] == 60
     assert batteries["movella_dot"] == 60
     assert batteries["witmotion"] is None  # answered in the data stream, not at scan time
+    assert batteries["movesense"] is None  # only through the device's REST-like API
     assert any(f.protocol is None and f.name == "HRM-Pro" for f in everything)
 
 
@@ -232,7 +233,7 @@ async def test_every_vendor_streams_through_the_session(short_session, protocol)
         await task
     n = sum(len(b) for b in got)
     status = session.status()[0]
-    expected_rate = 60.0 if protocol == "movella_dot" else 100.0
+    expected_rate = {"movella_dot": 60.0, "movesense": 104.0}.get(protocol, 100.0)
     assert status["nominal_rate_hz"] == expected_rate
     assert status["protocol"] == protocol and status["malformed"] == 0
     assert n == pytest.approx(6.0 * expected_rate, abs=2)

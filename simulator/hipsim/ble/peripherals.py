@@ -24,7 +24,7 @@ from bumble import gatt
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 
-from hipsense.sensors.protocols import movella_dot, open_profile, thingy52, witmotion
+from hipsense.sensors.protocols import movella_dot, movesense, open_profile, thingy52, witmotion
 from hipsense.sensors.protocols.base import BATTERY_LEVEL_CHAR_UUID, BATTERY_SERVICE_UUID
 from hipsense.types import SampleBlock
 
@@ -713,6 +713,99 @@ class Thingy52Sensor(VirtualSensor):
         return thingy52.encode_raw(acc, gyr)
 
 
+class MovesenseSensor(VirtualSensor):
+    """Movesense running the GATT SensorData Protocol app: SUBSCRIBE ``/Meas/IMU6|IMU9/rate``.
+
+    Samples go out in whole frames of ``samples_per_frame`` (8, as the device sends at 104 Hz),
+    so a frame waits until its last sample is measured; the last samples of a finished session
+    go out as a shorter frame. A frame longer than the negotiated ATT MTU allows is sent as
+    DATA + DATA_PART2. No battery characteristic: the device reports it through its REST-like
+    API, not through GSP or a standard Battery Service. The per-event notification budget
+    counts frames (a split frame is two notifications).
+    """
+
+    protocol = "movesense"
+    default_name = "Movesense 174630000192"
+    default_rate_hz = movesense.DEFAULT_RATE_HZ
+    default_interval_s = 0.015
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.measurement = movesense.DEFAULT_MEASUREMENT
+        self.ref = movesense.DEFAULT_REF
+        self.samples_per_frame = movesense.SAMPLES_PER_FRAME
+        self._notify = _char(movesense.NOTIFY_CHAR_UUID, _R.NOTIFY)
+        self._t0_ms = int(self._rng.integers(0, 2**32))  # sensor clock origin (ms): wraps anywhere
+
+    @property
+    def needs_start_command(self) -> bool:
+        return True
+
+    def services(self) -> list[gatt.Service]:
+        command = _char(
+            movesense.WRITE_CHAR_UUID, _R.WRITE | _R.WRITE_WITHOUT_RESPONSE, write=self._on_command
+        )
+        return [gatt.Service(movesense.SERVICE_UUID, [command, self._notify])]
+
+    def advertised_uuids(self) -> list[str]:
+        return [movesense.SERVICE_UUID]
+
+    def data_characteristic(self) -> gatt.Characteristic:
+        return self._notify
+
+    def samples_per_notification(self) -> int:
+        return self.samples_per_frame
+
+    def sensor_time_ms(self, sensor_time_s: FloatArray) -> FloatArray:
+        """The sensor's millisecond clock (before the u32 wrap) at session sensor times."""
+        return self._t0_ms + np.asarray(sensor_time_s, dtype=np.float64) * 1e3
+
+    def _due_count(self, t: float) -> int:
+        due = super()._due_count(t)
+        finite = not self.loop and self.samples is not None
+        if finite and due >= len(self._timeline().sensor_time_s):
+            return due  # flush the end of a finite session
+        return due - due % self.samples_per_frame
+
+    def _on_command(self, _connection: Any, value: bytes) -> None:
+        cmd = movesense.parse_command(bytes(value))
+        if cmd is None:
+            return
+        kind, ref, path = cmd
+        resource = movesense.parse_resource_path(path) if kind == "subscribe" else None
+        if resource is not None:
+            self.measurement, rate = resource
+            self.ref = ref
+            if rate != self.rate_hz:
+                self.rate_hz = rate
+                self._next = self._due_count(self.radio.sim_time_s) if self.radio else 0
+            self.started = True
+        elif kind == "unsubscribe" and ref == self.ref:
+            self.started = False
+
+    def _magnetic_field(self, first_index: int, n: int) -> FloatArray | None:
+        """Magnetometer samples of the timeline's indices (None when the session has none)."""
+        blk = self.samples
+        if blk is None or blk.mag_uT is None:
+            return None
+        tl = self._timeline()
+        k = np.arange(first_index, first_index + n) % len(tl.sensor_time_s)
+        true_t = tl.sensor_time_s[k] / (1.0 + self.faults.clock_drift_ppm * 1e-6)
+        return np.column_stack([np.interp(true_t, blk.time_s, blk.mag_uT[:, j]) for j in range(3)])
+
+    def encode(
+        self, first_index: int, sensor_time_s: FloatArray, acc: FloatArray, gyr: FloatArray
+    ) -> list[bytes]:
+        mag = None
+        if self.measurement == "IMU9":
+            mag = self._magnetic_field(first_index, len(acc))
+            mag = np.zeros_like(acc) if mag is None else mag
+        mtu = self.connection.att_mtu if self.connection is not None else 23
+        return movesense.encode_notifications(
+            self.sensor_time_ms(sensor_time_s), acc, gyr, mag, mtu, self.samples_per_frame, self.ref
+        )
+
+
 class ForeignPeripheral(VirtualSensor):
     """A device that is not a supported sensor (a heart-rate strap) but may carry any name."""
 
@@ -740,6 +833,12 @@ class ForeignPeripheral(VirtualSensor):
 
 SENSOR_CLASSES: dict[str, type[VirtualSensor]] = {
     cls.protocol: cls
-    for cls in (OpenProfileSensor, WitMotionSensor, MovellaDotSensor, Thingy52Sensor)
+    for cls in (
+        OpenProfileSensor,
+        WitMotionSensor,
+        MovellaDotSensor,
+        Thingy52Sensor,
+        MovesenseSensor,
+    )
 }
 """Virtual sensor class per protocol name."""
