@@ -70,10 +70,16 @@ class Analyzer(Protocol):
 
     ``process`` returns JSON-ready event dicts (e.g. ``{"kind": "hold", "state": "in_band"}``);
     each is sent to clients as an ``analysis`` message and kept in :attr:`LiveSession.results`.
+    ``finish`` is called once, when the source ends or the session stops; its events go the
+    same way.
     """
 
     def process(self, angles: AngleBlock) -> list[dict[str, Any]]:
         """Events caused by ``angles`` (empty list when nothing happened)."""
+        ...
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Events at the end of the stream (what was still under way, as it stands)."""
         ...
 
 
@@ -630,6 +636,7 @@ class LiveSession:
         self.started_wall = time.time()
         self._task: asyncio.Task[None] | None = None
         self._latest: dict[str, float] = {}
+        self._analyzers_finished = False
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -648,6 +655,7 @@ class LiveSession:
                 await self._task
             self._task = None
         self.running = False
+        self._finish_analyzers()
         close = getattr(self.source, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):
@@ -663,6 +671,7 @@ class LiveSession:
         try:
             async for items in self.source.stream():
                 await self.ingest(items, time.time_ns())
+            self._finish_analyzers()
             self._event("sensor", {"kind": "source_ended", "message": "the source has ended"})
         except asyncio.CancelledError:
             raise
@@ -922,6 +931,16 @@ class LiveSession:
                 "c": {name: _finite_list(v[keep]) for name, v in angles.columns.items()},
             }
         )
+
+    def _finish_analyzers(self) -> None:
+        """The analyzers' end-of-stream events, once (the source ended or the session stops)."""
+        if self._analyzers_finished:
+            return
+        self._analyzers_finished = True
+        for analyzer in self.analyzers:
+            for event in analyzer.finish():
+                self.results.append(event)
+                self._event("analysis", event)
 
     def add_marker(self, marker: Marker) -> dict[str, Any]:
         """Keep, record and announce a marker; returns its message."""

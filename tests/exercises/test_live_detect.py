@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import warnings
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -11,9 +14,10 @@ from test_holds import split  # the same block cutting as the hold tests
 
 from hipsense.exercises.detect import WALK_CONTEXT_S, detect_segments
 from hipsense.exercises.live import DETECT_EVERY_S, ExerciseAnalyzer
+from hipsense.exercises.segments import slice_block
 from hipsense.exercises.session import analyze_session
 from hipsense.pipeline import process_session
-from hipsense.types import AngleBlock, Marker
+from hipsense.types import AngleBlock, Marker, SampleBlock
 from hipsim.scenarios import hip_cars, reverse_walking, sit_to_stand
 from hipsim.subjects import scripted_session
 
@@ -295,3 +299,112 @@ def test_live_detection_equals_offline_on_random_edge_cases(seed):
     assert by_time(segments_of(events)) == by_time([s for s in segments if s not in missing])
     reported = [r for r in results if not any(r["start_s"] >= s["start_s"] for s in missing)]
     assert sorted(map(repr, detected_results(events))) == sorted(map(repr, reported))
+
+
+# --- the end of the stream -------------------------------------------------------------------
+
+
+def run_live_to_end(angles, sizes, markers=None):
+    """``run_live`` and then the analyzer's end-of-stream events: (events, finish events)."""
+    events, analyzer = run_live(angles, sizes, markers)
+    last = analyzer.finish()
+    assert analyzer.finish() == [], "finish reports once"
+    return events + last, last
+
+
+def cut_inside(angles: AngleBlock, exercise: str, fraction: float = 0.6) -> AngleBlock:
+    """The session's angles up to ``fraction`` of its last detected ``exercise`` segment."""
+    seg = [s for s in detect_segments(angles) if s.exercise == exercise][-1]
+    return slice_block(angles, -np.inf, seg.start_s + fraction * (seg.end_s - seg.start_s))
+
+
+@pytest.mark.parametrize("exercise", ["reverse_walking", "cars", "sitting"])
+def test_finish_reports_a_movement_under_way_as_offline_does(exercise):
+    angles = cut_inside(mixed_session(4), exercise)
+    end_s = round(float(angles.time_s[-1]) + 0.01, 3)  # one period after the last frame
+    rng = np.random.default_rng(len(exercise))
+    for sizes in ([7], rng.integers(1, 30, size=40), [len(angles)]):
+        events, last = run_live_to_end(angles, sizes)
+        segments = assert_live_equals_offline(events, angles)
+        # The movement under way is the finish's: it ends with the angles (a sit at the end,
+        # CARs and walks within their padding after the last loop or step).
+        (cut,) = segments_of(last)
+        assert cut == segments[-1] and cut["exercise"] == exercise
+        assert end_s - 1.5 < cut["end_s"] <= end_s
+        assert exercise != "sitting" or cut["end_s"] == end_s
+        assert all(e["time_s"] == round(float(angles.time_s[-1]), 3) for e in last)
+        assert detected_results(last), "its results come with it"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_live_detection_with_finish_equals_offline_wherever_the_stream_stops(seed):
+    rng = np.random.default_rng(100 + seed)
+    angles = random_session(seed, duration_s=120.0)
+    angles = slice_block(angles, -np.inf, float(rng.uniform(10.0, 120.0)))
+    events, _ = run_live_to_end(angles, rng.integers(1, 40, size=50))
+    assert_live_equals_offline(events, angles)
+
+
+def test_finish_analyses_a_mark_the_angles_did_not_reach(sim):
+    _session, angles, markers = sim("sit_to_stand", 1)
+    mark = [m for m in markers if m.exercise == "sitting"][1]
+    angles = slice_block(angles, -np.inf, 0.5 * (mark.start_s + mark.end_s))
+    events, last = run_live_to_end(angles, [10], markers=lambda now_s: [mark])
+    assert_live_equals_offline(events, angles, [mark])
+    marked = [e for e in last if e["kind"] == "sitting" and e["source"] == "marked"]
+    expected = analyze_session(angles, [mark]).to_dict()["results"]
+    assert [{k: v for k, v in e.items() if k != "time_s"} for e in marked] == [
+        r for r in expected if r["kind"] == "sitting" and r["source"] == "marked"
+    ]
+
+
+class SeenAngles(ExerciseAnalyzer):
+    """An exercise analyzer that keeps the angle blocks it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(detect=True)
+        self.blocks: list[AngleBlock] = []
+
+    def process(self, angles: AngleBlock) -> list[dict]:
+        self.blocks.append(angles)
+        return super().process(angles)
+
+
+@dataclass
+class CutSession:
+    samples: dict[str, SampleBlock]
+    markers: list
+
+
+async def test_live_session_broadcasts_the_end_of_stream_events_once():
+    from hipsense.live import LiveSession
+    from hipsense.sources.simulated import SimulatedSource, simulate_demo
+
+    demo = simulate_demo("sit_to_stand", seed=1)  # sits at 34.7-44.7, 52.1-62.1, 69.5-79.5 s
+    cut_s = 75.0
+    samples = {
+        r: b.slice(0, int(np.searchsorted(b.time_s, cut_s))) for r, b in demo.samples.items()
+    }
+    analyzer = SeenAngles()
+    source = SimulatedSource(CutSession(samples, []), speed=25.0, loop=False)
+    live = LiveSession(source, auto_calibrate=True, analyzers=[analyzer])
+    sub = live.subscribe(maxlen=100_000)
+    await live.start()
+    while live.running:
+        await asyncio.sleep(0.01)
+    await live.stop()
+    messages = [json.loads(await sub.get()) for _ in range(len(sub))]
+    assert messages[-1]["kind"] == "source_ended"
+    analysis = [m for m in messages if m["type"] == "analysis"]
+    detected = [m for m in analysis if m["kind"] == "segment_detected"]
+    seen = AngleBlock.concat(analyzer.blocks)
+    segments, _results = offline(seen)
+    assert [{k: m[k] for k in SEGMENT_KEYS} for m in detected] == segments
+    assert len(segments) == 3
+    # The sit under way at the end came once, after the last frames, before source_ended.
+    last = detected[-1]
+    assert last["time_s"] == round(float(seen.time_s[-1]), 3) and last["end_s"] > cut_s - 0.1
+    after = messages[max(i for i, m in enumerate(messages) if m["type"] == "frames") :]
+    assert messages.count(last) == 1 and last in after
+    assert any(m.get("kind") == "sitting" and m.get("source") == "detected" for m in after)
+    assert {k: v for k, v in last.items() if k != "type"} in live.results

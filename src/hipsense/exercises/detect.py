@@ -185,6 +185,17 @@ def cars_segments(
     return out
 
 
+def cars_to_end(
+    loops: list[Loop], side: str, span_s: tuple[float, float], before_s: float
+) -> list[Segment]:
+    """The segments of every run of ``loops``, the last one closed by the session end.
+
+    ``span_s`` and ``before_s`` as in :func:`cars_segments` (``span_s[1]`` is the session end).
+    """
+    groups = cars_groups(loops)
+    return [s for s in cars_segments(groups, side, span_s, before_s, span_s[1]) if s is not None]
+
+
 def detect_cars(angles: AngleBlock) -> list[Segment]:
     """Runs of same-direction knee circles of one side, as one-sided ``cars`` segments."""
     t = angles.time_s
@@ -194,10 +205,9 @@ def detect_cars(angles: AngleBlock) -> list[Segment]:
     out: list[Segment] = []
     for side in ("left", "right"):
         flex_name, abd_name, _ = hip_columns(side)
-        if flex_name not in angles.columns or abd_name not in angles.columns:
-            continue
-        groups = cars_groups(cars_loops(t, angles.columns[flex_name], angles.columns[abd_name]))
-        out.extend(s for s in cars_segments(groups, side, (lo, hi), lo, hi) if s is not None)
+        if flex_name in angles.columns and abd_name in angles.columns:
+            loops = cars_loops(t, angles.columns[flex_name], angles.columns[abd_name])
+            out.extend(cars_to_end(loops, side, (lo, hi), lo))
     return out
 
 
@@ -254,6 +264,7 @@ def walk_bouts(steps: list[Step]) -> list[tuple[int, int]]:
 
 
 def walk_segment(times: list[float], span_s: tuple[float, float]) -> Segment:
+    """A bout's segment from its step times (s), within ``span_s`` (first frame, session end)."""
     # One step interval of margin: the first and last peaks keep their prominence.
     pad = float(np.median(np.diff(times)))
     start, end = max(span_s[0], times[0] - pad), min(span_s[1], times[-1] + pad)
@@ -266,9 +277,13 @@ def detect_walking(angles: AngleBlock, config: AnalysisConfig) -> list[Segment]:
     steps = walk_steps(angles, config)
     if not steps:
         return []
-    span = (float(t[0]), float(t[-1]) + sample_period_s(t))
+    return walk_segments(steps, (float(t[0]), float(t[-1]) + sample_period_s(t)))
+
+
+def walk_segments(steps: list[Step], span_s: tuple[float, float]) -> list[Segment]:
+    """The segments of the bouts of at least :data:`WALK_MIN_STEPS` among ``steps``."""
     return [
-        walk_segment([s[0] for s in steps[i : j + 1]], span)
+        walk_segment([s[0] for s in steps[i : j + 1]], span_s)
         for i, j in walk_bouts(steps)
         if j - i + 1 >= WALK_MIN_STEPS
     ]

@@ -30,6 +30,12 @@ known, minus the pad). A movement under way for longer than
 ``note`` and detection restarts, so retained frames and per-update work stay bounded (about
 600 s of frames at most; the offline analysis reports such a movement whole). A mark added
 after a detected segment was reported does not withdraw it.
+
+**End of the stream**: :meth:`ExerciseAnalyzer.finish` (``LiveSession`` calls it once, when
+the source ends or the session stops) reports what is still pending as the offline analysis of
+the frames seen does: a detected movement still under way ends at the last frame
+(``segment_detected`` and its results, ``time_s`` the last frame's), and a closed mark whose
+end the angles never reached is analysed up to the last frame.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import numpy as np
 
 from hipsense.exercises.detect import overlaps
 from hipsense.exercises.holds import HoldTracker
-from hipsense.exercises.live_detect import DETECT_MAX_S, SegmentDetector
+from hipsense.exercises.live_detect import DETECT_MAX_S, DetectionEvent, SegmentDetector
 from hipsense.exercises.protocols import AnalysisConfig
 from hipsense.exercises.rom import best_range, classify_gap
 from hipsense.exercises.schema import GapResult, RangeResult
@@ -143,6 +149,7 @@ class ExerciseAnalyzer:
         self._closed: list[Segment] = []
         self._frames = _FrameBuffer()
         self._now_s = -np.inf
+        self._ended = False
         self.ranges: list[RangeResult] = []
         self.results: list[dict[str, Any]] = []
         self.detected: list[Segment] = []
@@ -170,11 +177,14 @@ class ExerciseAnalyzer:
         self._open.append(_Open(marker.start_s, marker.exercise, marker.side, marker.end_s))
         self._open.sort(key=lambda s: s.start_s)
 
-    def process(self, angles: AngleBlock) -> list[dict[str, Any]]:
-        """Events caused by a block of calibrated angles (any size)."""
+    def _poll_markers(self) -> None:
         if self.markers is not None:
             for marker in self.markers():
                 self.add_marker(marker)
+
+    def process(self, angles: AngleBlock) -> list[dict[str, Any]]:
+        """Events caused by a block of calibrated angles (any size)."""
+        self._poll_markers()
         if len(angles) == 0:
             return []
         if not np.isfinite(self._now_s):
@@ -209,6 +219,31 @@ class ExerciseAnalyzer:
         self._trim()
         return events
 
+    def finish(self) -> list[dict[str, Any]]:
+        """Events at the end of the stream (call once; later calls return nothing).
+
+        Reports what ``analyze_session(..., detect=True)`` reports on the frames seen and the
+        closed markers: a marked segment whose end the angles never reached is analysed up to
+        the last frame, and a detected movement still under way is reported ending at the last
+        frame (``segment_detected`` and its results, ``time_s`` the last frame's).
+        """
+        if self._ended:
+            return []
+        self._ended = True
+        self._poll_markers()
+        if not np.isfinite(self._now_s):
+            return []
+        events: list[dict[str, Any]] = []
+        closed = [s for s in self._open if s.end_s is not None]
+        for seg in sorted(closed, key=lambda s: s.end_s or 0.0):
+            self._open.remove(seg)
+            events.extend(self._close(seg, self._frames.view()))
+        if self.detector is not None:
+            frames = self._frames.view(self.detector.keep_from_s)
+            found = self.detector.finish(frames)
+            events.extend(self._report(found, frames, round(self._now_s, 3)))
+        return events
+
     def _detect(self, detector: SegmentDetector) -> list[dict[str, Any]]:
         """Run the detector at every multiple of DETECT_EVERY_S the angles have passed."""
         out: list[dict[str, Any]] = []
@@ -216,21 +251,30 @@ class ExerciseAnalyzer:
             until_s = self._next_detect * DETECT_EVERY_S
             self._next_detect += 1
             frames = self._frames.view(detector.keep_from_s, until_s)
-            for event in detector.update(frames, until_s):
-                seg = event.segment
-                if self._marked_over(seg):
-                    continue
-                d: dict[str, Any] = seg.to_dict()
-                if event.kind == "started":
-                    out.append({"kind": "movement_started", **d, "time_s": until_s})
-                    continue
-                out.append({"kind": "segment_detected", **d, "time_s": until_s})
-                if event.note:
-                    out[-1]["note"] = event.note
-                self.detected.append(seg)
-                for result in analyze_segment(frames, seg, self.config, self._closed):
-                    out.append({**result.to_dict(), "time_s": until_s})
-        self.results.extend(e for e in out if e["kind"] != "movement_started")
+            out.extend(self._report(detector.update(frames, until_s), frames, until_s))
+        return out
+
+    def _report(
+        self, found: list[DetectionEvent], frames: AngleBlock, time_s: float
+    ) -> list[dict[str, Any]]:
+        """Events of the detector's findings (``frames`` hold theirs), unless marks overlap."""
+        out: list[dict[str, Any]] = []
+        for event in found:
+            seg = event.segment
+            if self._marked_over(seg):
+                continue
+            d: dict[str, Any] = seg.to_dict()
+            if event.kind == "started":
+                out.append({"kind": "movement_started", **d, "time_s": time_s})
+                continue
+            reported = [{"kind": "segment_detected", **d, "time_s": time_s}]
+            if event.note:
+                reported[0]["note"] = event.note
+            for result in analyze_segment(frames, seg, self.config, self._closed):
+                reported.append({**result.to_dict(), "time_s": time_s})
+            self.detected.append(seg)
+            self.results.extend(reported)
+            out.extend(reported)
         return out
 
     def _marked_over(self, seg: Segment) -> bool:

@@ -27,14 +27,17 @@ from hipsense.exercises.detect import (
     cars_groups,
     cars_loops,
     cars_segments,
+    cars_to_end,
+    detect_sitting,
     sitting_levels,
     sitting_segment,
     sitting_signal,
     walk_bouts,
     walk_segment,
+    walk_segments,
     walk_steps,
 )
-from hipsense.exercises.intervals import hysteresis_intervals, hysteresis_state
+from hipsense.exercises.intervals import hysteresis_intervals, hysteresis_state, sample_period_s
 from hipsense.exercises.protocols import AnalysisConfig
 from hipsense.exercises.segments import Segment, slice_block
 from hipsense.types import AngleBlock, hip_columns
@@ -57,11 +60,12 @@ class DetectionEvent:
 
 
 class SegmentDetector:
-    """:func:`detect_segments` incrementally: each segment once, as soon as it is final.
+    """:func:`~hipsense.exercises.detect.detect_segments` incrementally: each segment once, as
+    soon as it is final.
 
     Feed it the session's frames with :meth:`update` at increasing times ``until_s``. A
     segment is reported when no later frame can change it, and it then equals the segment
-    :func:`detect_segments` finds in the whole session (same frame timeline):
+    ``detect_segments`` finds in the whole session (same frame timeline):
 
     - sitting: when the less flexed hip falls below the hysteresis level (the bout has ended);
     - cars: when no excursion from neutral that starts within :data:`CARS_MAX_PAUSE_S` after
@@ -73,7 +77,9 @@ class SegmentDetector:
     sitting bout, a neutral knee, the steps already known), so the work per update is bounded
     by the movement under way. A movement under way for longer than ``max_s`` is reported as
     it stands (with a note) and its detector restarts: no window or retained frame spans more
-    than about ``max_s``.
+    than about ``max_s``. When the stream ends, :meth:`finish` reports what is still pending
+    (a movement under way ends at the last frame), as ``detect_segments`` does on the frames
+    seen.
 
     Parameters
     ----------
@@ -85,6 +91,7 @@ class SegmentDetector:
     >>> detector = SegmentDetector()
     >>> events = detector.update(frames, until_s=12.0)  # doctest: +SKIP
     >>> buffer = slice_block(buffer, detector.keep_from_s, np.inf)  # doctest: +SKIP
+    >>> last_events = detector.finish(buffer)  # doctest: +SKIP
     """
 
     def __init__(self, config: AnalysisConfig | None = None, max_s: float = DETECT_MAX_S) -> None:
@@ -98,6 +105,7 @@ class SegmentDetector:
         self._walk_known_s = -np.inf  # every step before this is in _steps
         self._steps: list[Step] = []
         self._announced: dict[tuple[str, str | None], float] = {}
+        self._finished = False
 
     @property
     def keep_from_s(self) -> float:
@@ -118,7 +126,7 @@ class SegmentDetector:
         ``until_s`` must not decrease between calls.
         """
         frames = slice_block(angles, self.keep_from_s, until_s)
-        if len(frames) == 0:
+        if len(frames) == 0 or self._finished:
             return []
         if self._lo_s is None:
             self._lo_s = float(frames.time_s[0])
@@ -128,6 +136,36 @@ class SegmentDetector:
             self._update_cars(frames, until_s, side, out)
         self._update_walking(frames, until_s, out)
         return out
+
+    def finish(self, angles: AngleBlock) -> list[DetectionEvent]:
+        """Final events for every segment still pending, at the end of the stream.
+
+        ``angles`` must hold every frame from ``keep_from_s`` on, up to the session's last
+        frame. The segments are those :func:`~hipsense.exercises.detect.detect_segments` finds
+        in the frames seen so far: a movement still under way ends one period after the last
+        frame. The detector is done afterwards (further calls return nothing).
+        """
+        frames = slice_block(angles, self.keep_from_s, np.inf)
+        if len(frames) == 0 or self._finished:
+            return []
+        self._finished = True
+        t = frames.time_s
+        lo_s = float(t[0]) if self._lo_s is None else self._lo_s
+        span = (lo_s, float(t[-1]) + sample_period_s(t))
+        found = detect_sitting(slice_block(frames, self._sit_scan_s, np.inf), self.config)
+        for side in ("left", "right"):
+            flex_name, abd_name, _ = hip_columns(side)
+            loops = self._cars_loops[side]
+            w = slice_block(frames, self._cars_scan_s[side], np.inf)
+            if flex_name in w.columns and abd_name in w.columns:
+                loops = [*loops, *cars_loops(w.time_s, w.columns[flex_name], w.columns[abd_name])]
+            before = self._cars_before_s[side]
+            found.extend(cars_to_end(loops, side, span, span[0] if before is None else before))
+        w = slice_block(frames, self._walk_known_s - WALK_CONTEXT_S, np.inf)
+        later = [s for s in walk_steps(w, self.config) if s[0] >= self._walk_known_s]
+        found.extend(walk_segments([*self._steps, *later], span))
+        found.sort(key=lambda s: (s.start_s, s.end_s))
+        return [DetectionEvent("final", s) for s in found]
 
     def _announce(self, out: list[DetectionEvent], segment: Segment, key_s: float) -> None:
         key = (segment.exercise, segment.side)
