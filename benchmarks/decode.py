@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hipsense.sensors.protocols import movella_dot, open_profile, thingy52, witmotion
+from hipsense.sensors.protocols import movella_dot, movesense, open_profile, thingy52, witmotion
 from hipsense.sensors.protocols.base import ProtocolDecoder
 
 N_SAMPLES = 200_000
@@ -24,6 +24,7 @@ def _signals(n: int) -> tuple[np.ndarray, np.ndarray]:
 def _notifications() -> dict[str, tuple[Callable[[], ProtocolDecoder], list[bytes]]]:
     acc, gyr = _signals(N_SAMPLES)
     t_us = np.arange(N_SAMPLES) * 16_667
+    t_ms = np.arange(N_SAMPLES) * 1000 / movesense.DEFAULT_RATE_HZ
     return {
         "open_profile (19 samples/notification)": (
             open_profile.OpenProfileDecoder,
@@ -45,6 +46,14 @@ def _notifications() -> dict[str, tuple[Callable[[], ProtocolDecoder], list[byte
         "movella_dot custom mode 5": (
             movella_dot.MovellaDotDecoder,
             movella_dot.encode_payloads(t_us, acc, gyr),
+        ),
+        "movesense IMU6 (8 samples/notification)": (
+            movesense.MovesenseDecoder,
+            movesense.encode_notifications(t_ms, acc, gyr),
+        ),
+        "movesense IMU9 (DATA + DATA_PART2, MTU 247)": (
+            lambda: movesense.MovesenseDecoder("IMU9"),
+            movesense.encode_notifications(t_ms, acc, gyr, mag_uT=acc * 5.0),
         ),
     }
 

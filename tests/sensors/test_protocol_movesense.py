@@ -114,6 +114,7 @@ def test_wrong_ref_is_malformed_and_other_subscriptions_are_not_decoded() -> Non
         (bytes([2]), "no ref"),
         (struct.pack("<BBI", 2, REF, 0) + struct.pack("<6f", np.nan, 0, 0, 0, 0, 0), "non-finite"),
         (struct.pack("<BBI", 2, REF, 0) + struct.pack("<6f", 1e6, 0, 0, 0, 0, 0), "beyond"),
+        (struct.pack("<BBI", 2, REF, 0) + b"\x00\x00\x81\x7f" + bytes(20), "non-finite"),  # sNaN
     ],
 )
 def test_truncated_and_garbage_packets_are_counted(packet: bytes, words: str) -> None:
@@ -185,17 +186,22 @@ def test_min_att_mtu_is_the_smallest_that_splits_in_two() -> None:
             ms.split_frame(frame, mtu - 4)
 
 
-def test_feed_many_vectorised_equals_feed() -> None:
+@pytest.mark.parametrize("measurement", ["IMU6", "IMU9"])
+def test_feed_many_vectorised_equals_feed(measurement: str) -> None:
     acc = np.tile(ACC, (4, 1))
     gyr = np.tile(GYR, (4, 1))
+    mag = np.tile(MAG, (4, 1)) if measurement == "IMU9" else None
     t = 2**32 - 300 + np.arange(64) * 1000 / 104
-    notes = ms.encode_notifications(t, acc, gyr)
-    one = _feed_all(d_one := ms.MovesenseDecoder(), notes)
-    d_many = ms.MovesenseDecoder()
+    notes = ms.encode_notifications(t, acc, gyr, mag)
+    assert len(notes) == (16 if mag is not None else 8)  # IMU9: DATA + DATA_PART2 pairs
+    one = _feed_all(d_one := ms.MovesenseDecoder(measurement), notes)
+    d_many = ms.MovesenseDecoder(measurement)
     many = d_many.feed_many(notes, list(range(100, 100 + len(notes))))
-    for name in ("acc_m_s2", "gyr_rad_s", "host_time_ns", "sensor_time_s"):
+    for name in ("acc_m_s2", "gyr_rad_s", "mag_uT", "host_time_ns", "sensor_time_s"):
         np.testing.assert_array_equal(getattr(many, name), getattr(one, name), err_msg=name)
     assert d_many.frames_decoded == d_one.frames_decoded == 8 and _accounted(d_many)
+    assert d_many.frames_reassembled == d_one.frames_reassembled
+    assert d_many.records_decoded == d_one.records_decoded == 64
 
 
 @settings(max_examples=60, deadline=None)

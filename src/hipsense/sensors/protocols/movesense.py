@@ -84,6 +84,7 @@ ACC_LIMIT_M_S2 = 32.0 * STANDARD_GRAVITY_M_S2
 GYR_LIMIT_DEG_S = 4000.0
 MAG_LIMIT_UT = 10_000.0
 _LIMITS = (ACC_LIMIT_M_S2, GYR_LIMIT_DEG_S, MAG_LIMIT_UT)
+_LIMITS_ARRAY = np.array(_LIMITS, dtype=np.float32)
 
 _PATH = re.compile(r"/Meas/(IMU6|IMU9)/(\d+)")
 
@@ -249,43 +250,63 @@ class MovesenseDecoder(ProtocolDecoder):
     def _feed_uniform(
         self, notifications: Sequence[bytes], host_times_ns: Sequence[int]
     ) -> DecodedSamples | None:
+        """Runs of equal whole DATA frames, or of equal (DATA, DATA_PART2) pairs; else None."""
         if self._pending or len(notifications) < 2:
             return None
-        length = len(notifications[0])
-        if not self._whole(length) or any(len(b) != length for b in notifications):
+        lengths = [len(notifications[0]), len(notifications[1])]
+        parts = 1 if self._whole(lengths[0]) else 2
+        length = lengths[0] if parts == 1 else lengths[0] + lengths[1] - HEADER_LEN
+        if (
+            not self._whole(length)
+            or len(notifications) % parts
+            or any(len(b) != lengths[k % parts] for k, b in enumerate(notifications))
+        ):
             return None
+        if parts == 1:
+            body = b"".join(notifications)
+            hosts = np.asarray(host_times_ns, dtype=np.int64)
+        else:
+            seconds = notifications[1::2]
+            if any(b[0] != PACKET_DATA_PART2 or b[1] != self.ref for b in seconds):
+                return None
+            firsts = notifications[::2]
+            body = b"".join(a + b[HEADER_LEN:] for a, b in zip(firsts, seconds, strict=True))
+            hosts = np.asarray(host_times_ns, dtype=np.int64)[1::2]  # completed by PART2
         n = (length - FRAME_HEADER_LEN) // self.sample_len
         dtype = np.dtype(
             [("kind", "u1"), ("ref", "u1"), ("t", "<u4"), ("v", "<f4", (self.sensors, n, 3))]
         )
-        frames = np.frombuffer(b"".join(notifications), dtype=dtype)
+        frames = np.frombuffer(body, dtype=dtype)
         if (
             not bool(np.all(frames["kind"] == PACKET_DATA))
             or not bool(np.all(frames["ref"] == self.ref))
             or _implausible(frames["v"])
         ):
             return None  # the per-notification path counts what is wrong, one by one
-        n_bytes = length * frames.shape[0]
+        n_bytes = sum(lengths) * (len(notifications) // parts)
         self.bytes_received += n_bytes
         self.bytes_accepted += n_bytes
         self.frames_decoded += frames.shape[0]
+        self.frames_reassembled += frames.shape[0] if parts == 2 else 0
         t_ms = self._time.unwrap(frames["t"])
         t_s = ((t_ms[:, None] + np.arange(n) * self.period_ms) * TIME_TICK_S).ravel()
         v = np.moveaxis(frames["v"], 1, 0).reshape(self.sensors, -1, 3)
-        hosts = np.repeat(np.asarray(host_times_ns, dtype=np.int64), n)
-        out = self._samples(v, t_s, hosts)
+        out = self._samples(v, t_s, np.repeat(hosts, n))
         self.records_decoded += len(out)
         return out
 
 
 def _implausible(v: npt.NDArray[np.float32]) -> str | None:
     """Why float32 vectors (..., sensors, N, 3) cannot be measurements, or None."""
+    sensors = v.shape[-3]
+    # One reduction on the hot path; NaN fails the comparison like a value out of range.
+    peak = np.abs(v).max(axis=(-2, -1), initial=0.0).reshape(-1, sensors)
+    if bool(np.all(peak <= _LIMITS_ARRAY[:sensors])):
+        return None
     if not bool(np.all(np.isfinite(v))):
         return "non-finite values"
-    for k, limit in enumerate(_LIMITS[: v.shape[-3]]):
-        if float(np.max(np.abs(v[..., k, :, :]), initial=0.0)) > limit:
-            return f"values beyond {limit:g} ({['acc', 'gyro', 'mag'][k]})"
-    return None
+    k = int(np.argmax(np.any(peak > _LIMITS_ARRAY[:sensors], axis=0)))
+    return f"values beyond {_LIMITS[k]:g} ({['acc', 'gyro', 'mag'][k]})"
 
 
 # --- encoders (the virtual sensor's side) -------------------------------------------------------
