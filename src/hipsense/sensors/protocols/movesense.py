@@ -16,8 +16,8 @@ Wire format (little-endian, IEEE-754 float32)
 * A frame longer than a notification (IMU9 at 8 samples: 294 bytes > 244 at ATT MTU 247)
   is sent as DATA with the first bytes and DATA_PART2 whose bytes after its own 2-byte
   header continue the frame.
-* Battery: not in GSP (the device reports it through its REST-like API, ``/System/Energy``),
-  and the GSP firmware has no standard Battery Service to read.
+* Battery: not in GSP (the device reports it through its REST-like API), and the GSP
+  firmware has no standard Battery Service to read.
 
 Ambiguity: a first part whose length happens to be a whole number of samples (an ATT MTU
 with ``MTU - 9`` a multiple of 24 for IMU6 or 36 for IMU9; not 23, 185 or 247) looks like
