@@ -408,3 +408,50 @@ async def test_live_session_broadcasts_the_end_of_stream_events_once():
     assert messages.count(last) == 1 and last in after
     assert any(m.get("kind") == "sitting" and m.get("source") == "detected" for m in after)
     assert {k: v for k, v in last.items() if k != "type"} in live.results
+
+
+# --- a mark after a detection ----------------------------------------------------------------
+
+
+def current_results(analyzer):
+    """The analyzer's results without detection events (compare with ``analyze_session``)."""
+    return [
+        {k: v for k, v in e.items() if k != "time_s"}
+        for e in analyzer.results
+        if e["kind"] not in DETECTION_KINDS
+    ]
+
+
+@pytest.mark.parametrize("opened_first", [False, True])
+def test_a_mark_overlapping_a_reported_detection_withdraws_it(sim, opened_first):
+    _session, angles, _markers = sim("sit_to_stand", 1)
+    plain, _ = run_live(angles, [10])
+    first, second, third = [e for e in plain if e["kind"] == "segment_detected"]
+    # Marked just after the second sit was reported: its last 3 s (frames still buffered),
+    # and a mark touching the first sit's end (touching is no overlap: that one stays).
+    overlap = Marker(second["end_s"] - 3.0, second["end_s"] + 0.5, "sitting")
+    touching = Marker(first["end_s"], first["end_s"] + 2.0, "hip_lift")
+    add_s = second["time_s"] + 0.3
+
+    def shown(now_s):
+        marks = [touching] if now_s >= first["time_s"] + 0.3 else []
+        if now_s >= add_s:
+            marks.append(overlap)
+        elif opened_first and now_s >= add_s - 0.2:  # open for a moment, then closed
+            marks.append(Marker(overlap.start_s, None, "sitting"))
+        return marks
+
+    marks = [touching, overlap]
+    for sizes in ([10], [1], np.random.default_rng(3).integers(1, 30, size=40)):
+        events, analyzer = run_live(angles, sizes, markers=shown)
+        (withdrawn,) = [e for e in events if e["kind"] == "segment_withdrawn"]
+        assert {k: withdrawn[k] for k in SEGMENT_KEYS} == {k: second[k] for k in SEGMENT_KEYS}
+        assert second["time_s"] < withdrawn["time_s"] < add_s
+        # What is left equals the offline analysis with the same marks.
+        segments, _results = offline(angles, marks)
+        assert [s.to_dict() for s in analyzer.detected] == segments
+        assert segments == [{k: e[k] for k in SEGMENT_KEYS} for e in (first, third)]
+        expected = analyze_session(angles, marks, detect=True).to_dict()["results"]
+        kept = [r for r in expected if r["source"] != "session"]
+        assert sorted(map(repr, current_results(analyzer))) == sorted(map(repr, kept))
+        assert {"bridge", "sitting"} <= {r["kind"] for r in kept if r["source"] == "marked"}

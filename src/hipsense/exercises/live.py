@@ -1,9 +1,10 @@
 """The live exercise analyzer: marked and detected segments, angle blocks flow through.
 
-Fits :class:`hipsense.live.Analyzer`: ``process(angles) -> list[event dict]``. Markers reach it
-through :meth:`ExerciseAnalyzer.add_marker` (an open marker starts a segment, the same marker
-with ``end_s`` set closes it; a marker given closed from the start is closed when the angles
-pass its end). While a hold is open a :class:`HoldTracker` emits band, compensation and
+Fits :class:`hipsense.live.Analyzer`: ``process(angles) -> list[event dict]``, and
+``finish()`` at the end of the stream (see below). Markers reach it through
+:meth:`ExerciseAnalyzer.add_marker` (an open marker starts a segment, the same marker with
+``end_s`` set closes it; a marker given closed from the start is closed when the angles pass
+its end). While a hold is open a :class:`HoldTracker` emits band, compensation and
 completion events; when any segment closes, :func:`analyze_segment` runs on the buffered frames,
 so the live results equal ``hipsense analyze`` on the recording. Blocks of any size give the
 same events.
@@ -28,8 +29,18 @@ pad), walking about 2.5-4.5 s (the 1.5 s step interval and the 2.15 s a step nee
 known, minus the pad). A movement under way for longer than
 :data:`~hipsense.exercises.live_detect.DETECT_MAX_S` (600 s) is reported up to there with a
 ``note`` and detection restarts, so retained frames and per-update work stay bounded (about
-600 s of frames at most; the offline analysis reports such a movement whole). A mark added
-after a detected segment was reported does not withdraw it.
+600 s of frames at most; the offline analysis reports such a movement whole).
+
+A mark that overlaps a detected segment already reported (a mark placed back in time, or
+given with its start and end) withdraws it, since marks win: a ``segment_withdrawn`` event
+(the segment's ``start_s``, ``end_s``, ``exercise``, ``side``, ``source``; ``time_s`` the
+last frame seen), and its ``segment_detected`` entry and results leave
+:attr:`ExerciseAnalyzer.results` and :attr:`ExerciseAnalyzer.detected`, whose detected
+segments and results then equal the offline analysis with the same marks (the mark's own
+results need its frames: a mark placed further back than the frames kept gets none live).
+The overlap rule is the one that keeps a detection from
+being reported: a closed mark sharing time with it (touching ends do not), or an open mark
+starting before its end.
 
 **End of the stream**: :meth:`ExerciseAnalyzer.finish` (``LiveSession`` calls it once, when
 the source ends or the session stops) reports what is still pending as the offline analysis of
@@ -150,6 +161,8 @@ class ExerciseAnalyzer:
         self._frames = _FrameBuffer()
         self._now_s = -np.inf
         self._ended = False
+        self._new_mark = False
+        self._reported: dict[Segment, list[dict[str, Any]]] = {}  # a detection's entries
         self.ranges: list[RangeResult] = []
         self.results: list[dict[str, Any]] = []
         self.detected: list[Segment] = []
@@ -176,22 +189,35 @@ class ExerciseAnalyzer:
                 return
         self._open.append(_Open(marker.start_s, marker.exercise, marker.side, marker.end_s))
         self._open.sort(key=lambda s: s.start_s)
+        self._new_mark = True
 
-    def _poll_markers(self) -> None:
+    def _take_markers(self) -> list[dict[str, Any]]:
+        """Poll the markers; withdraw the detected segments a new mark overlaps (marks win)."""
         if self.markers is not None:
             for marker in self.markers():
                 self.add_marker(marker)
+        if not self._new_mark:
+            return []
+        self._new_mark = False
+        out: list[dict[str, Any]] = []
+        for seg in [d for d in self.detected if self._marked_over(d)]:
+            self.detected.remove(seg)
+            entries = {id(e) for e in self._reported.pop(seg)}
+            self.results[:] = [e for e in self.results if id(e) not in entries]
+            out.append(
+                {"kind": "segment_withdrawn", **seg.to_dict(), "time_s": round(self._now_s, 3)}
+            )
+        return out
 
     def process(self, angles: AngleBlock) -> list[dict[str, Any]]:
         """Events caused by a block of calibrated angles (any size)."""
-        self._poll_markers()
+        events = self._take_markers()
         if len(angles) == 0:
-            return []
+            return events
         if not np.isfinite(self._now_s):
             self._next_detect = int(np.floor(angles.time_s[0] / DETECT_EVERY_S)) + 1
         self._frames.append(angles)
         self._now_s = float(angles.time_s[-1])
-        events: list[dict[str, Any]] = []
         for seg in self._open:
             if seg.exercise in HOLD_EXERCISES and not seg.trackers and seg.start_s <= self._now_s:
                 sides = [seg.side] if seg.side else available_sides(angles)
@@ -209,11 +235,7 @@ class ExerciseAnalyzer:
                     part = slice_block(angles, -np.inf, seg.end_s)
                 if len(part):
                     events.extend(tr.process(part))
-        # Close segments whose end the angles have passed (order: by end time).
-        done = [s for s in self._open if s.end_s is not None and s.end_s <= self._now_s]
-        for seg in sorted(done, key=lambda s: s.end_s or 0.0):
-            self._open.remove(seg)
-            events.extend(self._close(seg, self._frames.view()))
+        events.extend(self._close_marked(self._now_s))
         if self.detector is not None:
             events.extend(self._detect(self.detector))
         self._trim()
@@ -230,14 +252,10 @@ class ExerciseAnalyzer:
         if self._ended:
             return []
         self._ended = True
-        self._poll_markers()
+        events = self._take_markers()
         if not np.isfinite(self._now_s):
-            return []
-        events: list[dict[str, Any]] = []
-        closed = [s for s in self._open if s.end_s is not None]
-        for seg in sorted(closed, key=lambda s: s.end_s or 0.0):
-            self._open.remove(seg)
-            events.extend(self._close(seg, self._frames.view()))
+            return events
+        events.extend(self._close_marked(np.inf))
         if self.detector is not None:
             frames = self._frames.view(self.detector.keep_from_s)
             found = self.detector.finish(frames)
@@ -273,6 +291,7 @@ class ExerciseAnalyzer:
             for result in analyze_segment(frames, seg, self.config, self._closed):
                 reported.append({**result.to_dict(), "time_s": time_s})
             self.detected.append(seg)
+            self._reported[seg] = reported
             self.results.extend(reported)
             out.extend(reported)
         return out
@@ -282,6 +301,15 @@ class ExerciseAnalyzer:
         if any(overlaps(seg, m) for m in self._closed):
             return True
         return any(m.start_s < seg.end_s and seg.start_s < (m.end_s or np.inf) for m in self._open)
+
+    def _close_marked(self, until_s: float) -> list[dict[str, Any]]:
+        """Close the marked segments ending by ``until_s`` (in order of their ends)."""
+        done = [s for s in self._open if s.end_s is not None and s.end_s <= until_s]
+        events: list[dict[str, Any]] = []
+        for seg in sorted(done, key=lambda s: s.end_s or 0.0):
+            self._open.remove(seg)
+            events.extend(self._close(seg, self._frames.view()))
+        return events
 
     def _close(self, seg: _Open, buffer: AngleBlock) -> list[dict[str, Any]]:
         assert seg.end_s is not None
