@@ -12,6 +12,8 @@ side. Two error models:
 
 A 10-minute session checks that nothing drifts. Run: ``.venv/bin/python benchmarks/accuracy.py
 [--filters vqf,madgwick,mahony,ekf] [--seed 1]`` (ahrs filters are pure Python: minutes).
+``--seeds N`` instead runs every scenario for seeds 1..N (subject, mounting and sensor errors
+drawn anew each time) with the given filters, and lists the runs above the bar.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--filters", default="vqf,madgwick,mahony,ekf")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--models", default="issue,realistic")
+    parser.add_argument("--seeds", type=int, default=0, help="sweep seeds 1..N instead")
     args = parser.parse_args()
     filters = args.filters.split(",")
     models = {"issue": issue_error_model(), "realistic": hipsim.ImuErrors.realistic()}
@@ -54,6 +57,9 @@ def main() -> None:
         f"{'scenario':30s} {'filter':9s} {'flex':>6s} {'abd':>6s} {'rot':>6s} {'tilt':>6s} "
         f"{'obliq':>6s} {'p.rot':>6s} {'calQ':>5s}"
     )
+    if args.seeds:
+        _sweep(args.seeds, filters, {m: models[m] for m in args.models.split(",")}, header)
+        return
     for model in args.models.split(","):
         print(f"\n== error model: {model} (RMSE in deg, worst side; bar {BAR}) ==")
         print(header)
@@ -72,6 +78,22 @@ def main() -> None:
     )
     print(header)
     print(_row(evaluate(long, "vqf"))[0])
+
+
+def _sweep(n_seeds: int, filters: list[str], models: dict, header: str) -> None:
+    for model, errors in models.items():
+        print(f"\n== error model: {model}, seeds 1-{n_seeds} (RMSE in deg; bar {BAR}) ==")
+        print(f"{'seed':>4s} {header}")
+        above: list[str] = []
+        for scenario in [s for s in hipsim.SCENARIOS if s != "calibration"]:
+            for seed in range(1, n_seeds + 1):
+                session = hipsim.simulate_session(scenario, seed=seed, errors=errors)
+                for method in filters:
+                    text, ok = _row(evaluate(session, method))
+                    print(f"{seed:4d} {text}", flush=True)
+                    if not ok:
+                        above.append(f"{scenario} seed {seed} {method}")
+        print(f"runs above the bar: {len(above)}" + "".join(f"\n  {a}" for a in above))
 
 
 if __name__ == "__main__":

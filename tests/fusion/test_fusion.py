@@ -95,3 +95,82 @@ def test_lever_arm_acceleration_is_the_rigid_body_term():
     assert np.allclose(acc[3:], [0.0, 0.0, 0.8])
     filt.lever_arm_m = None
     assert filt._lever_arm_acc(w) is None
+
+
+def _rest_turn_rest(seed: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rest, a 180 deg turn about a gyroscope axis misaligned by 0.5 deg, rest; noisy samples.
+
+    Returns the true orientations, gyroscope and accelerometer samples.
+    """
+    rng = np.random.default_rng(seed)
+    n_rest, n_turn = 400, 200  # 4 s, 2 s
+    rates = np.concatenate([np.zeros(n_rest), np.full(n_turn, np.pi / 2.0), np.zeros(3 * n_rest)])
+    q = np.empty((len(rates), 4))
+    q[0] = quat_from_rotvec(np.array([0.1, -0.05, 0.0]))  # a little tilted, pelvis-like
+    for k in range(1, len(rates)):
+        q[k] = qmul(quat_from_rotvec(np.array([0.0, 0.0, rates[k] / RATE_HZ])), q[k - 1])
+    w_earth = np.column_stack([np.zeros_like(rates), np.zeros_like(rates), rates])
+    w_sensor = qrotate(qconj(q), w_earth)
+    tilt = np.radians(0.5)
+    misaligned = np.array([[1.0, 0.0, tilt], [0.0, 1.0, 0.0], [-tilt, 0.0, 1.0]])
+    gyr = w_sensor @ misaligned.T + rng.normal(scale=0.006, size=w_sensor.shape)
+    acc = qrotate(qconj(q), np.array([0.0, 0.0, 9.81])) + rng.normal(scale=0.015, size=(len(q), 3))
+    return q, gyr, acc
+
+
+def _inclination_error_deg(q: np.ndarray, q_true: np.ndarray) -> np.ndarray:
+    up_est = qrotate(qconj(q), np.array([0.0, 0.0, 1.0]))
+    up_true = qrotate(qconj(q_true), np.array([0.0, 0.0, 1.0]))
+    return np.degrees(np.arccos(np.clip(np.sum(up_est * up_true, axis=1), -1, 1)))
+
+
+def test_vqf_at_rest_removes_a_turns_inclination_error_faster():
+    q_true, gyr, acc = _rest_turn_rest()
+    t = np.arange(len(gyr)) / RATE_HZ
+    block = SampleBlock("pelvis", t, acc, gyr)
+    plain = make_filter("vqf", RATE_HZ, rest_tau_acc_s=None).process(block).quat
+    out = make_filter("vqf", RATE_HZ).process(block)
+    adaptive = out.quat
+    err_plain = _inclination_error_deg(plain, q_true)
+    err_adaptive = _inclination_error_deg(adaptive, q_true)
+    assert np.max(err_plain[600:700]) > 0.5, "the misaligned turn leaves an inclination error"
+    # VQF flags rest a while after the turn. From then on the error decays with a 1 s time
+    # constant instead of 3 s: 1.5 s later a quarter of it is left instead of nearly half.
+    flagged = 600 + int(np.argmax(out.rest[600:]))
+    assert out.rest[600:].any() and flagged < len(t) - 300
+    at_flag, later = slice(flagged - 20, flagged + 20), slice(flagged + 130, flagged + 170)
+    left_plain = np.mean(err_plain[later]) / np.mean(err_plain[at_flag])
+    left_adaptive = np.mean(err_adaptive[later]) / np.mean(err_adaptive[at_flag])
+    assert left_adaptive < 0.35 and left_adaptive < 0.6 * left_plain, (left_adaptive, left_plain)
+    assert np.max(err_adaptive[-100:]) < 0.1
+    # Before the turn, both are the same filter (3 s until rest is flagged).
+    assert np.array_equal(plain[:100], adaptive[:100])
+
+
+def test_vqf_rest_gain_equals_a_sample_by_sample_loop_for_any_split():
+    from vqf import VQF
+
+    _, gyr, acc = _rest_turn_rest(seed=5)
+    t = np.arange(len(gyr)) / RATE_HZ
+    ref = VQF(1.0 / RATE_HZ)
+    expected = np.empty((len(t), 4))
+    rest = False
+    for k in range(len(t)):
+        ref.update(np.ascontiguousarray(gyr[k]), np.ascontiguousarray(acc[k]))
+        expected[k] = ref.getQuat6D()
+        if ref.getRestDetected() != rest:
+            rest = not rest
+            ref.setTauAcc(1.0 if rest else 3.0)
+    rng = np.random.default_rng(0)
+    for sizes in ([len(t)], [1] * 50 + [len(t)], list(rng.integers(1, 90, size=200))):
+        filt = make_filter("vqf", RATE_HZ)
+        parts, i = [], 0
+        for size in sizes:
+            if i >= len(t):
+                break
+            j = min(i + int(size), len(t))
+            parts.append(filt.process(SampleBlock("pelvis", t[i:j], acc[i:j], gyr[i:j])).quat)
+            i = j
+        if i < len(t):
+            parts.append(filt.process(SampleBlock("pelvis", t[i:], acc[i:], gyr[i:])).quat)
+        assert np.array_equal(np.concatenate(parts), expected)
