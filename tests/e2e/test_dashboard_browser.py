@@ -117,3 +117,27 @@ def test_phone_layout(server: BackgroundServer, browser: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
     assert not errors, errors
     page.close()
+
+
+def test_a_withdrawn_detection_leaves_the_results(server: BackgroundServer, browser: Any) -> None:
+    page, errors = _open(browser, server.url + "/")
+    page.wait_for_function("document.getElementById('conn').textContent === 'live'", timeout=10000)
+    sit = {"exercise": "sitting", "side": None, "source": "detected"}
+    first = {**sit, "start_s": 33.917, "end_s": 45.971}
+    second = {**sit, "start_s": 51.333, "end_s": 63.373}
+    messages = [
+        {"type": "analysis", "kind": "segment_detected", **first, "time_s": 46.0},
+        {"type": "analysis", "kind": "sitting", "source": "detected", "time_s": 46.0},
+        {"type": "analysis", "kind": "segment_detected", **second, "time_s": 64.0},
+        {"type": "analysis", "kind": "sitting", "source": "detected", "time_s": 64.0},
+        {"type": "analysis", "kind": "segment_withdrawn", **first, "time_s": 70.0},
+    ]
+    listed = "[...document.querySelectorAll('#results li.detected')].map(li => li.textContent)"
+    page.evaluate("messages => messages.forEach((m) => handle(m))", messages[:-1])
+    assert len([t for t in page.evaluate(listed) if t.startswith("46.0 s")]) == 2
+    page.evaluate("message => handle(message)", messages[-1])
+    items = page.evaluate(listed)
+    assert not [t for t in items if t.startswith("46.0 s")], "the withdrawn sit and its result go"
+    assert len([t for t in items if t.startswith("64.0 s")]) == 2, "the other sit stays"
+    assert not errors, errors
+    page.close()

@@ -268,7 +268,17 @@ function renderRom() {
   $("rom-tilt").textContent = Number.isFinite(r.tiltLo) ? `${r.tiltLo.toFixed(1)}° to ${r.tiltHi.toFixed(1)}°` : "–";
   $("rom-since").textContent = `t = ${r.since.toFixed(0)} s`;
 }
+// The list items of each detected segment (its segment_detected line and the results that
+// follow it), so that a segment_withdrawn (a mark now covers it: marks win) removes them.
+const detectedItems = new Map();
+let lastDetectedKey = null;
+const segmentKey = (msg) => `${msg.exercise}|${msg.side}|${msg.start_s}|${msg.end_s}`;
+function withdrawSegment(msg) {
+  for (const li of detectedItems.get(segmentKey(msg)) || []) li.remove();
+  detectedItems.delete(segmentKey(msg));
+}
 function addResult(msg) {
+  if (msg.kind === "segment_withdrawn") { withdrawSegment(msg); return; }
   const li = document.createElement("li");
   // Detected segments (sitting, CARs, walking found without a mark) say so, with their span.
   const detected = msg.source === "detected" ? " · detected" : "";
@@ -278,6 +288,11 @@ function addResult(msg) {
     : "";
   li.textContent = `${msg.time_s.toFixed(1)} s · ${msg.kind || "result"}${detected} ${span || msg.message || ""}`;
   if (detected) li.className = "detected";
+  if (msg.kind === "segment_detected") {
+    lastDetectedKey = segmentKey(msg);
+    detectedItems.set(lastDetectedKey, []);
+  }
+  if (detected && msg.kind !== "movement_started") detectedItems.get(lastDetectedKey)?.push(li);
   $("results").prepend(li);
 }
 
