@@ -104,6 +104,11 @@ class _Timeline:
         self.period_s = float(self.sensor_time_s[-1] - self.sensor_time_s[0]) + step if n else 0.0
 
 
+def _resample(t: FloatArray, time_s: FloatArray, values: FloatArray) -> FloatArray:
+    """(N, 3) ``values`` sampled at ``time_s``, linearly interpolated at times ``t``."""
+    return np.column_stack([np.interp(t, time_s, values[:, j]) for j in range(3)])
+
+
 class VirtualSensor:
     """A virtual BLE IMU on a :class:`~hipsim.ble.radio.VirtualRadio`.
 
@@ -223,12 +228,8 @@ class VirtualSensor:
             acc, gyr = blk.acc_m_s2, blk.gyr_rad_s
         else:
             true_t = sensor_t / (1.0 + drift)
-            acc = np.column_stack(
-                [np.interp(true_t, blk.time_s, blk.acc_m_s2[:, j]) for j in range(3)]
-            )
-            gyr = np.column_stack(
-                [np.interp(true_t, blk.time_s, blk.gyr_rad_s[:, j]) for j in range(3)]
-            )
+            acc = _resample(true_t, blk.time_s, blk.acc_m_s2)
+            gyr = _resample(true_t, blk.time_s, blk.gyr_rad_s)
         tl = _Timeline(self.rate_hz, sensor_t, acc, gyr)
         self._timelines[self.rate_hz] = tl
         return tl
@@ -791,7 +792,7 @@ class MovesenseSensor(VirtualSensor):
         tl = self._timeline()
         k = np.arange(first_index, first_index + n) % len(tl.sensor_time_s)
         true_t = tl.sensor_time_s[k] / (1.0 + self.faults.clock_drift_ppm * 1e-6)
-        return np.column_stack([np.interp(true_t, blk.time_s, blk.mag_uT[:, j]) for j in range(3)])
+        return _resample(true_t, blk.time_s, blk.mag_uT)
 
     def encode(
         self, first_index: int, sensor_time_s: FloatArray, acc: FloatArray, gyr: FloatArray
