@@ -26,19 +26,6 @@ def test_vqf_meets_the_bar(scenario):
     assert report.calibration_score >= 80
 
 
-@pytest.mark.parametrize("seed", range(1, 9))
-def test_pelvic_tilt_through_walking_and_turns_meets_the_bar_for_any_subject(seed):
-    """Reverse walking with two 180 deg turns, the hardest case for pelvic tilt.
-
-    Seeds 3 and 7 were at 0.56 / 0.59 deg before VQF's accelerometer time constant was
-    shortened at rest (see hipsense.fusion.vqf_filter).
-    """
-    session = hipsim.simulate_session("reverse_walking", seed=seed, errors=issue_error_model())
-    report = evaluate(session, "vqf")
-    assert report.rmse_deg["pelvic_tilt_deg"] <= 0.5
-    assert report.worst("hip_flexion") <= 1.0
-
-
 def test_exact_data_is_nearly_exact():
     """Without sensor errors the only error left is the filters' and the resampling's."""
     session = hipsim.simulate_session("hip_cars", seed=2, errors=hipsim.ImuErrors.none())
