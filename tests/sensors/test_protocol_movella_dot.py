@@ -98,3 +98,27 @@ def test_round_trip_float32(acc: np.ndarray, gyr: np.ndarray, mode: int, pad: bo
     out = md.MovellaDotDecoder(mode).feed_many(notes, [0, 1, 2])
     np.testing.assert_allclose(out.acc_m_s2, acc, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(out.gyr_rad_s, gyr, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [b"\x01\x00\x81\x7f", struct.pack("<f", np.inf)])
+def test_non_finite_records_are_dropped_and_counted(bad: bytes) -> None:
+    # bad: a signalling NaN (casting it warns, an error under -W error) and +inf.
+    n = 4
+    payloads = md.encode_payloads(
+        np.arange(n) * 16_667, np.tile([0.0, 0.0, 9.81], (n, 1)), np.zeros((n, 3))
+    )
+    gyr_x = md.PAYLOAD_MODES[md.DEFAULT_MODE].dtype.fields["gyr"][1]  # byte offset
+    broken = payloads[2][:gyr_x] + bad + payloads[2][gyr_x + 4 :]
+    notifications = [payloads[0], payloads[1], broken, payloads[3]]
+    for batch in (False, True):
+        dec = md.MovellaDotDecoder()
+        if batch:
+            out = dec.feed_many(notifications, [0, 1, 2, 3])
+        else:
+            out = DecodedSamples.concat([dec.feed(p, i) for i, p in enumerate(notifications)])
+        assert len(out) == 3 and np.isfinite(out.gyr_rad_s).all()
+        assert out.sensor_time_s is not None
+        np.testing.assert_allclose(out.sensor_time_s, np.array([0, 1, 3]) * 0.016667)
+        assert dec.malformed_count == 1 and "non-finite" in (dec.last_error or "")
+        assert dec.bytes_discarded == len(broken)
+        assert dec.bytes_accepted + dec.bytes_discarded == dec.bytes_received

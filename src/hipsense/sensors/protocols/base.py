@@ -264,12 +264,16 @@ class ProtocolDecoder:
         """
         raw = bytes(data)
         self.bytes_received += len(raw)
+        pending, accepted, discarded = len(self._pending), self.bytes_accepted, self.bytes_discarded
         try:
             out = self._feed(raw, int(host_time_ns))
         except Exception as exc:  # the contract: arbitrary bytes never raise
-            lost = len(self._pending)
+            # Whatever the failed decode counted is undone: the pending bytes and this whole
+            # notification are discarded, so every byte received stays accounted for.
+            self.bytes_accepted, self.bytes_discarded = accepted, discarded
             self._pending = b""
-            self._malformed(lost, f"{type(self).__name__}: internal decode error {exc!r}")
+            message = f"{type(self).__name__}: internal decode error {exc!r}"
+            self._malformed(pending + len(raw), message)
             return DecodedSamples.empty()
         self.records_decoded += len(out)
         return out

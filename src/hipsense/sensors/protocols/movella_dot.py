@@ -167,6 +167,32 @@ class MovellaDotDecoder(DatagramDecoder):
         self._time = TimestampUnwrapper(32)
 
     def _decode_records(self, records: list[bytes], host_time_ns: IntArray) -> DecodedSamples:
+        # A signalling NaN on the wire warns when cast to float64: cast quietly, then drop
+        # every record that is not finite (it would poison the filter's state for good).
+        with np.errstate(invalid="ignore"):
+            out = self._decode_records_checked(records, host_time_ns)
+        finite = np.isfinite(out.acc_m_s2).all(axis=1) & np.isfinite(out.gyr_rad_s).all(axis=1)
+        for values in out.extra.values():
+            finite &= np.isfinite(values).reshape(len(values), -1).all(axis=1)
+        if bool(finite.all()):
+            return out
+        bad = np.flatnonzero(~finite)
+        self._malformed(
+            sum(len(records[i]) for i in bad),
+            f"dropped {len(bad)} record(s) with non-finite values",
+        )
+        return DecodedSamples(
+            acc_m_s2=out.acc_m_s2[finite],
+            gyr_rad_s=out.gyr_rad_s[finite],
+            host_time_ns=out.host_time_ns[finite],
+            mag_uT=None if out.mag_uT is None else out.mag_uT[finite],
+            sensor_time_s=None if out.sensor_time_s is None else out.sensor_time_s[finite],
+            extra={k: v[finite] for k, v in out.extra.items()},
+        )
+
+    def _decode_records_checked(
+        self, records: list[bytes], host_time_ns: IntArray
+    ) -> DecodedSamples:
         size = self.mode.size
         rec = np.frombuffer(b"".join(r[:size] for r in records), dtype=self.mode.dtype)
         t_s = self._time.unwrap(rec["t_us"]).astype(np.float64) * TIME_TICK_S
