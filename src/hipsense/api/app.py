@@ -12,13 +12,14 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hipsense import __version__
-from hipsense.api import file_routes, live_routes
+from hipsense.api import assessment_routes, file_routes, live_routes
 from hipsense.api.errors import install_error_handlers
 from hipsense.api.security import LOOPBACK_HOSTS, TOKEN_COOKIE, GuardMiddleware, is_loopback
 from hipsense.api.service import Service, ServiceSettings
 from hipsense.api.sessions import SessionStore
 from hipsense.errors import ConfigurationError
-from hipsense.exercises.live import ExerciseAnalyzer
+from hipsense.exercises.clinic import ClinicProtocols
+from hipsense.exercises.live import LATE_MARK_S, ExerciseAnalyzer
 from hipsense.live import Analyzer, LiveSession
 from hipsense.sources import LiveSource
 
@@ -73,9 +74,21 @@ def create_app(
                 analyzers=analyzer_list,
             )
             if exercise_analysis:
-                # One analyzer per live session, reading that session's markers.
+                # The clinician's protocols first: the markers they add in a block are then
+                # analysed with the same block. One analyzer per live session, reading that
+                # session's markers; frames are kept long enough for marks placed at the end
+                # of an assessment trial or a hold.
+                live.analyzers.append(
+                    ClinicProtocols(
+                        live.add_marker,
+                        lambda: live.time_s,
+                        lambda: live.pipeline.calibration_ is not None,
+                    )
+                )
                 analyzer = ExerciseAnalyzer(
-                    markers=lambda: list(live.markers), detect=detect_segments
+                    markers=lambda: list(live.markers),
+                    detect=detect_segments,
+                    keep_before_s=LATE_MARK_S,
                 )
                 live.analyzers.append(analyzer)
             return live
@@ -112,6 +125,7 @@ def create_app(
     app.include_router(live_routes.router)
     app.include_router(live_routes.ws_router)
     app.include_router(file_routes.router)
+    app.include_router(assessment_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

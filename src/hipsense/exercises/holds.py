@@ -55,8 +55,12 @@ def analyze_hold(
     exercise: str,
     protocol: HoldProtocol | None = None,
     config: AnalysisConfig | None = None,
+    target_deg: float | None = None,
 ) -> HoldResult:
     """Compliance of one hold (``angles`` sliced to the hold's marked window).
+
+    ``target_deg`` is the end range the clinician typed; None captures it over the first
+    ``protocol.capture_s`` of the hold.
 
     Examples
     --------
@@ -68,7 +72,7 @@ def analyze_hold(
     t = angles.time_s
     ext = smooth(hip_extension_deg(angles, side), t, config.smooth_s)
     tilt = column(angles, TILT)
-    target = capture(t, ext, protocol.capture_s)
+    target = capture(t, ext, protocol.capture_s) if target_deg is None else target_deg
     if target is None:
         target = float(np.median(ext)) if len(ext) else float("nan")
     tilt_ref = capture(t, tilt, protocol.capture_s)
@@ -110,17 +114,26 @@ def analyze_hold(
 
 
 def summarize_holds(
-    holds: list[HoldResult], protocol: HoldProtocol, sides: list[str]
+    holds: list[HoldResult],
+    protocol: HoldProtocol,
+    sides: list[str],
+    expected: int | None = None,
+    name: str | None = None,
 ) -> HoldSessionSummary:
-    """Session compliance: mean hold compliance over the holds the protocol expects."""
-    expected = protocol.repeats * len(protocol.phases) * max(1, len(sides))
+    """Session compliance: mean hold compliance over the holds the protocol expects.
+
+    ``expected`` overrides the protocol's count (repeats x phases x sides), e.g. with the
+    number of holds a server-side series actually ran; ``name`` the protocol's name.
+    """
+    if expected is None:
+        expected = protocol.repeats * len(protocol.phases) * max(1, len(sides))
     total = sum(h.compliance for h in holds)
     gains: dict[str, float | None] = {}
     for side in sides:
         g = [h.gain_deg for h in holds if h.side == side and h.gain_deg is not None]
         gains[side] = max(g) if g else None
     return HoldSessionSummary(
-        protocol=protocol.name,
+        protocol=protocol.name if name is None else name,
         holds=len(holds),
         holds_expected=expected,
         complete=sum(h.complete for h in holds),
@@ -153,8 +166,10 @@ class HoldTracker:
         exercise: str,
         protocol: HoldProtocol | None = None,
         config: AnalysisConfig | None = None,
+        target_deg: float | None = None,
     ) -> None:
         self.config = config or AnalysisConfig()
+        self.typed_target_deg = target_deg
         self.protocol = protocol or self.config.protocol
         self.spec = self.protocol.phase(exercise)
         self.start_s = start_s
@@ -200,6 +215,8 @@ class HoldTracker:
         events: list[dict[str, Any]] = []
         if self.target_deg is None:
             target = capture(t, ext_all, self.protocol.capture_s)
+            if target is not None and self.typed_target_deg is not None:
+                target = self.typed_target_deg
             n_cap = int(np.searchsorted(t, t[0] + self.protocol.capture_s, side="right"))
             if target is None or n_cap + half > len(t):
                 return []
@@ -256,7 +273,9 @@ class HoldTracker:
         block = self.data()
         j = int(np.searchsorted(block.time_s, end_s))
         part = AngleBlock(block.time_s[:j], {k: v[:j] for k, v in block.columns.items()})
-        return analyze_hold(part, self.side, self.exercise, self.protocol, self.config)
+        return analyze_hold(
+            part, self.side, self.exercise, self.protocol, self.config, self.typed_target_deg
+        )
 
 
 def _period(t: FloatArray) -> float:

@@ -63,11 +63,20 @@ from hipsense.exercises.live_detect import DETECT_MAX_S, DetectionEvent, Segment
 from hipsense.exercises.protocols import AnalysisConfig
 from hipsense.exercises.rom import best_range, classify_gap
 from hipsense.exercises.schema import GapResult, RangeResult
-from hipsense.exercises.segments import EXERCISES, HOLD_EXERCISES, Segment, slice_block
+from hipsense.exercises.segments import (
+    EXERCISES,
+    HOLD_EXERCISES,
+    Segment,
+    marker_params,
+    slice_block,
+)
 from hipsense.exercises.session import analyze_segment, available_sides
 from hipsense.types import AngleBlock, FloatArray, Marker
 
 KEEP_BEFORE_S = 5.0  # frames kept without an open segment, for markers placed a bit late
+# The service keeps more: the assessment and the hold series mark a trial or a hold when it
+# ends, up to a few minutes after it started (3 minutes: 3.6 MB of frames at 100 Hz).
+LATE_MARK_S = 180.0
 DETECT_EVERY_S = 1.0  # angle time between runs of the segment detector
 
 
@@ -122,6 +131,7 @@ class _Open:
     side: str | None
     end_s: float | None = None
     trackers: list[HoldTracker] = field(default_factory=list)
+    params: tuple[tuple[str, Any], ...] = ()
 
 
 class ExerciseAnalyzer:
@@ -136,6 +146,8 @@ class ExerciseAnalyzer:
     detect : also detect sitting, CARs and walking segments (``segment_detected`` events and
         their results), as ``analyze_session(..., detect=True)`` does offline.
     detect_max_s : the cap (s) on a detected movement under way (frames retained for it).
+    keep_before_s : frames kept without an open segment (s): how late a closed mark may be
+        placed and still get its results live (a mark reaching further back gets none).
 
     Examples
     --------
@@ -150,8 +162,10 @@ class ExerciseAnalyzer:
         markers: Callable[[], Iterable[Marker]] | None = None,
         detect: bool = False,
         detect_max_s: float = DETECT_MAX_S,
+        keep_before_s: float = KEEP_BEFORE_S,
     ) -> None:
         self.config = config or AnalysisConfig()
+        self.keep_before_s = keep_before_s
         self.markers = markers
         self.detector = SegmentDetector(self.config, detect_max_s) if detect else None
         self._next_detect = 0  # the next detection runs at this multiple of DETECT_EVERY_S
@@ -187,7 +201,10 @@ class ExerciseAnalyzer:
             ):
                 seg.end_s = marker.end_s
                 return
-        self._open.append(_Open(marker.start_s, marker.exercise, marker.side, marker.end_s))
+        params = tuple(sorted(marker_params(marker.text).items()))
+        self._open.append(
+            _Open(marker.start_s, marker.exercise, marker.side, marker.end_s, params=params)
+        )
         self._open.sort(key=lambda s: s.start_s)
         self._new_mark = True
 
@@ -219,7 +236,14 @@ class ExerciseAnalyzer:
         self._frames.append(angles)
         self._now_s = float(angles.time_s[-1])
         for seg in self._open:
-            if seg.exercise in HOLD_EXERCISES and not seg.trackers and seg.start_s <= self._now_s:
+            # A mark closed in the past gets its result when it closes, without live events.
+            still_open = seg.end_s is None or seg.end_s > self._now_s
+            if (
+                seg.exercise in HOLD_EXERCISES
+                and still_open
+                and not seg.trackers
+                and seg.start_s <= self._now_s
+            ):
                 sides = [seg.side] if seg.side else available_sides(angles)
                 seg.trackers = [
                     HoldTracker(seg.start_s, s, seg.exercise, self.config.protocol, self.config)
@@ -313,10 +337,12 @@ class ExerciseAnalyzer:
 
     def _close(self, seg: _Open, buffer: AngleBlock) -> list[dict[str, Any]]:
         assert seg.end_s is not None
-        segment = Segment(seg.start_s, seg.end_s, seg.exercise, seg.side)
+        segment = Segment(seg.start_s, seg.end_s, seg.exercise, seg.side, params=seg.params)
         self._closed.append(segment)
         self._finished.add((round(seg.start_s, 6), seg.exercise, seg.side))
         out: list[dict[str, Any]] = []
+        if len(buffer) and seg.start_s < buffer.time_s[0] - 0.05 and not seg.trackers:
+            return out  # its first frames are no longer kept: a partial result would mislead
         for result in analyze_segment(buffer, segment, self.config, self._closed):
             d = result.to_dict()
             d["time_s"] = round(seg.end_s, 3)
@@ -341,7 +367,7 @@ class ExerciseAnalyzer:
 
     def _trim(self) -> None:
         """Keep frames from the earliest open segment, what the detector needs, or 5 s."""
-        keep_from = self._now_s - KEEP_BEFORE_S
+        keep_from = self._now_s - self.keep_before_s
         if self._open:
             keep_from = min(keep_from, min(s.start_s for s in self._open))
         if self.detector is not None:

@@ -7,8 +7,10 @@ Offline, segments come from a recording's markers or a markers CSV
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +29,26 @@ EXERCISES: tuple[str, ...] = (
     "sitting",
 )
 ONE_SIDED: frozenset[str] = frozenset((*ROM_EXERCISES, *HOLD_EXERCISES, "cars", "thomas_test"))
+# A marker's text may end with "params={json}": the settings the segment was run with (a hold's
+# typed target, tolerance and duration), so the offline analysis uses what was actually run.
+PARAMS_TAG = "params="
+
+
+def marker_text(text: str, params: dict[str, Any]) -> str:
+    """A marker text carrying ``params`` (see :func:`marker_params`)."""
+    return f"{text} {PARAMS_TAG}{json.dumps(params, sort_keys=True, separators=(',', ':'))}"
+
+
+def marker_params(text: str) -> dict[str, Any]:
+    """The params a marker text carries ({} when none or unreadable)."""
+    i = text.find(PARAMS_TAG)
+    if i < 0:
+        return {}
+    try:
+        value = json.loads(text[i + len(PARAMS_TAG) :])
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -42,22 +64,32 @@ class Segment:
     exercise: str
     side: str | None = None
     source: str = "marked"
+    params: tuple[tuple[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {
+        """JSON-ready form (``params`` only when the segment has any)."""
+        d: dict[str, object] = {
             "start_s": round(self.start_s, 3),
             "end_s": round(self.end_s, 3),
             "exercise": self.exercise,
             "side": self.side,
             "source": self.source,
         }
+        if self.params:
+            d["params"] = dict(self.params)
+        return d
 
 
 def segments_from_markers(markers: list[Marker]) -> list[Segment]:
     """Closed markers of known exercises, in time order (notes and open markers skipped)."""
     out = [
-        Segment(float(m.start_s), float(m.end_s), m.exercise, m.side or None)
+        Segment(
+            float(m.start_s),
+            float(m.end_s),
+            m.exercise,
+            m.side or None,
+            params=tuple(sorted(marker_params(m.text).items())),
+        )
         for m in markers
         if m.exercise in EXERCISES and m.end_s is not None and m.end_s > m.start_s
     ]

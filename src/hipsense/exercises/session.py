@@ -14,7 +14,7 @@ from hipsense.exercises.cars import analyze_cars
 from hipsense.exercises.detect import add_detected, detect_segments
 from hipsense.exercises.gait import analyze_gait
 from hipsense.exercises.holds import analyze_hold, summarize_holds
-from hipsense.exercises.protocols import AnalysisConfig
+from hipsense.exercises.protocols import AnalysisConfig, HoldProtocol, PhaseSpec
 from hipsense.exercises.rom import analyze_range, gaps
 from hipsense.exercises.schema import (
     SCHEMA_VERSION,
@@ -52,6 +52,35 @@ def contraction_windows(segments: list[Segment], side: str | None) -> list[tuple
     ]
 
 
+def hold_settings(segment: Segment, config: AnalysisConfig) -> tuple[HoldProtocol, float | None]:
+    """The hold protocol and typed target a hold segment was run with.
+
+    A hold marked by a server-side hold series carries its settings in the marker's params
+    (``target_deg`` or None, ``tolerance_deg``, ``hold_s``, ``max_s``, ``band``, ``series``);
+    other holds use ``config.protocol`` with the target captured at the start.
+    """
+    p = dict(segment.params)
+    if "hold_s" not in p:
+        return config.protocol, None
+    base = config.protocol
+    phase = PhaseSpec(
+        segment.exercise,
+        float(p["hold_s"]),
+        float(p.get("max_s", p["hold_s"])),
+        str(p.get("band", base.phase(segment.exercise).band)),
+    )
+    protocol = HoldProtocol(
+        name=str(p.get("series", base.name)),
+        phases=(phase,),
+        repeats=1,
+        tolerance_deg=float(p.get("tolerance_deg", base.tolerance_deg)),
+        capture_s=float(p.get("capture_s", base.capture_s)),
+        compensation_limit_deg=float(p.get("compensation_limit_deg", base.compensation_limit_deg)),
+    )
+    target = p.get("target_deg")
+    return protocol, None if target is None else float(target)
+
+
 def analyze_segment(
     angles: AngleBlock,
     segment: Segment,
@@ -78,7 +107,8 @@ def analyze_segment(
                 skip = contraction_windows(others or [], side) if ex == "passive_extension" else []
                 out.append(analyze_range(block, side, ex, config, skip))
             elif ex in HOLD_EXERCISES:
-                out.append(analyze_hold(block, side, ex, config.protocol, config))
+                protocol, target = hold_settings(segment, config)
+                out.append(analyze_hold(block, side, ex, protocol, config, target))
             elif ex == "cars":
                 out.append(analyze_cars(block, side, config))
             elif ex == "thomas_test":
@@ -143,7 +173,15 @@ def analyze_session(
     summary = None
     if holds:
         sides = sorted({h.side for h in holds if h.side})
-        summary = summarize_holds(holds, config.protocol, sides).to_dict()
+        run = [s for s in segments if s.exercise in HOLD_EXERCISES and dict(s.params)]
+        if run:
+            # Holds of a server-side series: the protocol actually run is the holds marked.
+            names = sorted({str(dict(s.params).get("series", "series")) for s in run})
+            summary = summarize_holds(
+                holds, config.protocol, sides, expected=len(holds), name=", ".join(names)
+            ).to_dict()
+        else:
+            summary = summarize_holds(holds, config.protocol, sides).to_dict()
     dicts: list[dict[str, Any]] = [r.to_dict() for r in results]
     return SessionAnalysis(
         schema_version=SCHEMA_VERSION,

@@ -1,0 +1,810 @@
+"""The hip extension assessment: active and passive range per side, the gap, and what it means.
+
+The protocol is data (:data:`ASSESSMENT`): which trials, in which order, how many reps, what the
+person is told. :class:`Assessment` runs it on the live angle stream as a state machine per
+trial, driven by the clinician's actions (``start``, ``accept``, ``redo``, ``skip``, ``next``,
+``abort``; see ``docs/assessment.md``):
+
+``pending -> instructions -> waiting_still -> capturing -> accepted | rejected | skipped``
+
+- **waiting_still**: the person holds the start position still; the trial's baseline (hip
+  extension and pelvic tilt) is the median over the first still second.
+- **capturing**: a rep starts when the hip extension leaves the baseline by more than
+  ``rep_enter_deg`` and ends when it is back within ``rep_leave_deg``. Each rep is
+  :func:`~hipsense.exercises.rom.analyze_range` of its window (the definition ``hipsense
+  analyze`` uses) and then judged by :func:`rep_verdict`: it **counts** only when its end
+  position, the largest extension held ``hold_s`` (1 s), was held with the pelvis within the
+  compensation limit. A rep that does not count is kept with the reason.
+- the trial is **accepted** when ``reps`` reps count, or when the clinician accepts it with at
+  least one; **rejected** when twice the wanted reps were tried without enough counting and
+  none counted, when the data stopped (a sensor dropped out), or when the person never became
+  still or never moved.
+
+Per side: active = best counted rep of the active standing trial (the prone trial when the
+standing one has none), passive = best counted rep of the passive trial, gap and
+classification by :func:`~hipsense.exercises.rom.classify_gap` (the same thresholds as the
+offline analysis), and an interpretation in plain sentences with the sources of the
+thresholds. When a trial is accepted its reps are marked in the session (``active_extension``
+/ ``passive_extension`` for counted reps, ``assessment_rep`` for the others) so ``hipsense
+analyze`` on the recording gives the same numbers.
+
+Thresholds of the rep finder, from the measurement, not from our scripts: the hip and tilt
+angles have an RMS error of about 0.3 deg and a standing person sways by well under 1 deg, so
+1 deg peak-to-peak over 1 s is still; a rep must leave the baseline by 3 deg (ten times the
+error) and is over within 1.5 deg of it. The end position counts as held when the held value
+is within ``END_RANGE_DEG`` (2 deg, twice the still band) of the rep's peak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from hipsense.errors import HipsenseError
+from hipsense.exercises.intervals import sample_period_s, smooth, sustained_max
+from hipsense.exercises.protocols import AnalysisConfig
+from hipsense.exercises.rom import (
+    REFERENCE_S,
+    TILT,
+    analyze_range,
+    classify_gap,
+    column,
+    hip_extension_deg,
+)
+from hipsense.exercises.schema import GapResult, RangeResult
+from hipsense.types import AngleBlock, FloatArray, Marker, hip_columns
+
+STILL_S = 1.0
+STILL_RANGE_DEG = 1.0
+REP_ENTER_DEG = 3.0
+REP_LEAVE_DEG = 1.5
+END_RANGE_DEG = 2.0
+MAX_FRAME_GAP_S = 0.25  # angle frames further apart than this: the data stopped
+WAIT_TIMEOUT_S = 60.0  # no still start within this: rejected
+IDLE_TIMEOUT_S = 60.0  # no rep started within this after the still start: rejected
+SIDES = ("left", "right")
+PASSIVE_METHODS: dict[str, str] = {
+    "half_kneeling": (
+        "Half-kneeling lunge: the {side} knee down behind, the other foot in front. Tuck the "
+        "tailbone slightly, then shift the hips forward until the front of the {side} hip "
+        "stretches; keep the trunk upright and the low back still. Hold 3-5 s, then come back "
+        "up and stand still."
+    ),
+    "thomas": (
+        "Thomas test: lie on the back at the table edge, hug the other knee until the low back "
+        "is flat, let the {side} thigh hang relaxed. Start with both knees hugged and still, "
+        "lower the {side} leg, let it rest 3-5 s, then hug it back."
+    ),
+    "partner": (
+        "Partner-assisted: lying prone (or standing at a wall), relaxed; you lift the {side} "
+        "thigh into extension until the end feel, with the pelvis kept down. Start still, hold "
+        "the end 3-5 s, then return."
+    ),
+}
+
+
+class AssessmentError(HipsenseError):
+    """An action that is not possible now (the message says what is)."""
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial of the protocol, per side."""
+
+    key: str  # "active_standing" | "passive" | "active_prone"
+    exercise: str  # the marker exercise: "active_extension" | "passive_extension"
+    reps: int
+    title: str
+    instruction: str
+    optional: bool = False
+
+    @property
+    def mode(self) -> str:
+        """``active`` or ``passive``."""
+        return "passive" if self.exercise == "passive_extension" else "active"
+
+
+@dataclass(frozen=True)
+class AssessmentProtocol:
+    """The assessment as data: its trials in order (per side) and the rep finder's limits."""
+
+    name: str
+    trials: tuple[TrialSpec, ...]
+    still_s: float = STILL_S
+    still_range_deg: float = STILL_RANGE_DEG
+    rep_enter_deg: float = REP_ENTER_DEG
+    rep_leave_deg: float = REP_LEAVE_DEG
+    end_range_deg: float = END_RANGE_DEG
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "trials": [
+                {"key": t.key, "exercise": t.exercise, "reps": t.reps, "optional": t.optional}
+                for t in self.trials
+            ],
+            "still_s": self.still_s,
+            "still_range_deg": self.still_range_deg,
+            "rep_enter_deg": self.rep_enter_deg,
+            "rep_leave_deg": self.rep_leave_deg,
+            "end_range_deg": self.end_range_deg,
+        }
+
+
+ASSESSMENT = AssessmentProtocol(
+    name="hip extension assessment",
+    trials=(
+        TrialSpec(
+            "active_standing",
+            "active_extension",
+            3,
+            "Active hip extension, standing",
+            "Stand tall, hands on a wall or a chair. Take the straight {side} leg back as far "
+            "as you can without arching the low back or tipping forward, hold it there for a "
+            "second or two, bring it back and stand still. Three times.",
+        ),
+        TrialSpec(
+            "passive",
+            "passive_extension",
+            1,
+            "Passive hip extension",
+            "{method}",
+        ),
+        TrialSpec(
+            "active_prone",
+            "active_extension",
+            3,
+            "Active hip extension, prone",
+            "Lie face down, forehead on the hands. Lift the straight {side} leg as high as you "
+            "can without lifting the pelvis, hold a second or two, lower it and relax. Three "
+            "times.",
+            optional=True,
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class AssessmentOptions:
+    """What the clinician chose at the start."""
+
+    passive_method: str = "half_kneeling"
+    include_prone: bool = False
+    sides: tuple[str, ...] = SIDES
+
+    def __post_init__(self) -> None:
+        if self.passive_method not in PASSIVE_METHODS:
+            raise AssessmentError(
+                f"passive_method must be one of {', '.join(PASSIVE_METHODS)}, not "
+                f"{self.passive_method!r}"
+            )
+        if not self.sides or any(s not in SIDES for s in self.sides):
+            raise AssessmentError("sides must be a non-empty list of 'left' and 'right'")
+        if len(set(self.sides)) != len(self.sides):
+            raise AssessmentError("each side may be listed once")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "passive_method": self.passive_method,
+            "include_prone": self.include_prone,
+            "sides": list(self.sides),
+        }
+
+
+@dataclass
+class Rep:
+    """One rep of a trial: its window, its range result and whether it counts."""
+
+    n: int
+    start_s: float
+    end_s: float
+    result: RangeResult
+    peak_deg: float
+    counted: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        r = self.result
+        return {
+            "n": self.n,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "extension_deg": None if r.extension_deg is None else round(r.extension_deg, 2),
+            "peak_deg": round(self.peak_deg, 2),
+            "apparent_extension_deg": None
+            if r.apparent_extension_deg is None
+            else round(r.apparent_extension_deg, 2),
+            "pelvic_tilt_change_deg": None
+            if r.pelvic_tilt_at_apparent_deg is None
+            else round(r.pelvic_tilt_at_apparent_deg, 2),
+            "counted": self.counted,
+            "reason": self.reason,
+        }
+
+
+def rep_verdict(
+    angles: AngleBlock,
+    side: str,
+    exercise: str,
+    config: AnalysisConfig,
+    end_range_deg: float = END_RANGE_DEG,
+) -> tuple[RangeResult, float, bool, str]:
+    """Judge one rep (``angles`` sliced to its window): ``(range, peak, counted, reason)``.
+
+    The rep counts when its end position, the largest extension held ``config.hold_s``
+    whatever the pelvis did, was also held with the pelvis within the compensation limit:
+    :func:`analyze_range` found a valid held range within ``end_range_deg`` of it.
+    """
+    result = analyze_range(angles, side, exercise, config)
+    t = angles.time_s
+    ext = smooth(hip_extension_deg(angles, side), t, config.smooth_s)
+    finite = np.isfinite(ext)
+    peak = float(np.max(ext[finite])) if finite.any() else float("nan")
+    end = sustained_max(t, ext, finite, config.hold_s)
+    limit = config.compensation_limit_deg
+    if end is None or end[0] < peak - end_range_deg:
+        held = "" if end is None else f" (held {end[0]:.1f} deg)"
+        return (
+            result,
+            peak,
+            False,
+            f"the end position ({peak:.1f} deg){held} was not held {config.hold_s:g} s: "
+            "pause at the end of the movement for a second",
+        )
+    if result.extension_deg is not None and result.extension_deg >= end[0] - end_range_deg:
+        return result, peak, True, ""
+    tilt = column(angles, TILT)
+    at_end = finite & (ext >= end[0] - end_range_deg)
+    start = tilt[: max(1, int(np.searchsorted(t, t[0] + 0.3)))]
+    change = float(np.median(tilt[at_end]) - np.median(start))
+    direction = "forward (anterior)" if change > 0 else "backward (posterior)"
+    return (
+        result,
+        peak,
+        False,
+        f"the pelvis tilted {abs(change):.1f} deg {direction} at the end position (limit "
+        f"{limit:g} deg): the movement came from the low back. Keep the pelvis level "
+        "(tighten the glutes and the belly) and repeat",
+    )
+
+
+@dataclass
+class Trial:
+    """One trial of a running assessment (its state machine)."""
+
+    index: int
+    spec: TrialSpec
+    side: str
+    method: str
+    state: str = "pending"
+    message: str = ""
+    reps: list[Rep] = field(default_factory=list)
+    started_s: float | None = None
+    ended_s: float | None = None
+    still_checked: int = 0
+    capture_from_s: float | None = None
+    baseline_deg: float | None = None
+    rep_open_s: float | None = None
+    last_rep_end_s: float | None = None
+    _t: list[FloatArray] = field(default_factory=list, repr=False)
+    _cols: dict[str, list[FloatArray]] = field(default_factory=dict, repr=False)
+
+    @property
+    def id(self) -> str:
+        """``active_standing_left``, ``passive_right``, ..."""
+        return f"{self.spec.key}_{self.side}"
+
+    @property
+    def title(self) -> str:
+        """Title shown to people."""
+        title = f"{self.spec.title} — {self.side}"
+        if self.spec.key == "passive":
+            method = {"half_kneeling": "half-kneeling lunge", "thomas": "Thomas test"}
+            title = (
+                f"{self.spec.title} ({method.get(self.method, 'partner-assisted')}) — {self.side}"
+            )
+        return title
+
+    @property
+    def instruction(self) -> str:
+        """What the person does, in words."""
+        method = PASSIVE_METHODS[self.method].format(side=self.side)
+        return self.spec.instruction.format(side=self.side, method=method)
+
+    @property
+    def counted(self) -> list[Rep]:
+        """Reps that count."""
+        return [r for r in self.reps if r.counted]
+
+    def best_deg(self) -> float | None:
+        """Best counted extension (None: none counted)."""
+        values = [
+            r.result.extension_deg for r in self.counted if r.result.extension_deg is not None
+        ]
+        return max(values) if values else None
+
+    def reset(self) -> None:
+        """Forget the trial's frames and reps (redo)."""
+        self.reps.clear()
+        self._t.clear()
+        self._cols.clear()
+        self.still_checked = 0
+        self.capture_from_s = self.baseline_deg = None
+        self.rep_open_s = self.last_rep_end_s = self.ended_s = None
+
+    def append(self, angles: AngleBlock) -> None:
+        """Keep the frames of this trial's side and the pelvis."""
+        self._t.append(angles.time_s)
+        for name in (*hip_columns(self.side), TILT, f"thigh_inclination_{self.side}_deg"):
+            if name in angles.columns:
+                self._cols.setdefault(name, []).append(angles.columns[name])
+
+    def frames(self) -> AngleBlock:
+        """All frames since the trial started (one block)."""
+        if len(self._t) > 1:
+            self._t = [np.concatenate(self._t)]
+            self._cols = {k: [np.concatenate(v)] for k, v in self._cols.items()}
+        t = self._t[0] if self._t else np.zeros(0)
+        return AngleBlock(t, {k: v[0] for k, v in self._cols.items() if len(v[0]) == len(t)})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        best = self.best_deg()
+        return {
+            "index": self.index,
+            "id": self.id,
+            "key": self.spec.key,
+            "title": self.title,
+            "exercise": self.spec.exercise,
+            "mode": self.spec.mode,
+            "side": self.side,
+            "optional": self.spec.optional,
+            "instruction": self.instruction,
+            "reps_wanted": self.spec.reps,
+            "state": self.state,
+            "message": self.message,
+            "started_s": None if self.started_s is None else round(self.started_s, 3),
+            "ended_s": None if self.ended_s is None else round(self.ended_s, 3),
+            "baseline_deg": None if self.baseline_deg is None else round(self.baseline_deg, 2),
+            "rep_in_progress": self.rep_open_s is not None,
+            "best_deg": None if best is None else round(best, 2),
+            "reps": [r.to_dict() for r in self.reps],
+        }
+
+
+# Which actions each trial state allows (docs/assessment.md).
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "instructions": ("start", "skip", "abort"),
+    "waiting_still": ("redo", "skip", "abort"),
+    "capturing": ("accept", "redo", "skip", "abort"),
+    "accepted": ("redo", "next", "abort"),
+    "rejected": ("redo", "skip", "next", "abort"),
+    "skipped": ("redo", "next", "abort"),
+}
+ACTIONS = ("start", "accept", "redo", "skip", "next", "abort")
+
+
+class Assessment:
+    """One hip extension assessment on the live stream (see the module docstring).
+
+    Parameters
+    ----------
+    options : passive method, prone trial, sides.
+    assessment_id : number shown to people and written in the markers.
+    mark : called with each marker to record (counted and other reps of accepted trials).
+    config : the analysis thresholds (hold time, compensation limit, gap thresholds).
+    protocol : the trials and the rep finder's limits.
+
+    Examples
+    --------
+    >>> a = Assessment(AssessmentOptions(), 1, mark=print)
+    >>> a.act("start", now_s=40.0)  # doctest: +SKIP
+    >>> messages = a.process(angle_block)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        options: AssessmentOptions,
+        assessment_id: int,
+        mark: Callable[[Marker], None],
+        config: AnalysisConfig | None = None,
+        protocol: AssessmentProtocol = ASSESSMENT,
+    ) -> None:
+        self.options = options
+        self.id = assessment_id
+        self.mark = mark
+        self.config = config or AnalysisConfig()
+        self.protocol = protocol
+        self.trials: list[Trial] = []
+        for side in options.sides:
+            for spec in protocol.trials:
+                if spec.optional and not (spec.key == "active_prone" and options.include_prone):
+                    continue
+                self.trials.append(Trial(len(self.trials), spec, side, options.passive_method))
+        self.current = 0
+        self.state_name = "running"
+        self.now_s = 0.0
+        self.trials[0].state = "instructions"
+        self.trials[0].message = "read the instruction to the person, then press Start"
+
+    # --- actions ----------------------------------------------------------------------------
+
+    @property
+    def trial(self) -> Trial | None:
+        """The current trial (None once the assessment has ended)."""
+        if self.state_name != "running":
+            return None
+        return self.trials[self.current]
+
+    def allowed(self) -> list[str]:
+        """Actions possible now."""
+        trial = self.trial
+        if trial is None:
+            return []
+        allowed = list(ALLOWED.get(trial.state, ("abort",)))
+        if trial.state == "capturing" and not trial.counted:
+            allowed.remove("accept")
+        return allowed
+
+    def act(self, action: str, now_s: float) -> list[dict[str, Any]]:
+        """Apply a clinician's action; messages to broadcast. Raises AssessmentError."""
+        if action not in ACTIONS:
+            raise AssessmentError(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
+        trial = self.trial
+        if trial is None:
+            raise AssessmentError(
+                f"assessment {self.id} has {self.state_name}; start a new one (POST "
+                "/api/assessment)"
+            )
+        if action not in self.allowed():
+            raise AssessmentError(
+                f"cannot {action} while the trial {trial.id} is {trial.state.replace('_', ' ')}"
+                f"; possible now: {', '.join(self.allowed())}"
+            )
+        self.now_s = max(self.now_s, now_s)
+        if action == "abort":
+            if trial.state in ("waiting_still", "capturing"):
+                trial.state = "skipped"
+                trial.message = "the assessment was aborted during this trial"
+                trial.ended_s = self.now_s
+            self.state_name = "aborted"
+            return [self.message("aborted")]
+        if action == "start":
+            trial.started_s = self.now_s
+            self._wait(trial, "stand (or lie) still in the start position")
+        elif action == "redo":
+            trial.reset()
+            trial.started_s = self.now_s
+            self._wait(trial, "trial restarted: still in the start position")
+        elif action == "skip":
+            trial.reset()
+            trial.state, trial.ended_s = "skipped", self.now_s
+            trial.message = "skipped; press Next"
+        elif action == "accept":
+            self._close_open_rep(trial, self.now_s)
+            self._finish(trial, self.now_s, accepted_by_clinician=True)
+        elif action == "next":
+            if self.current + 1 >= len(self.trials):
+                self.state_name = "finished"
+                return [self.message("finished")]
+            self.current += 1
+            nxt = self.trials[self.current]
+            nxt.state = "instructions"
+            nxt.message = "read the instruction to the person, then press Start"
+        return [self.message("trial")]
+
+    def _wait(self, trial: Trial, message: str) -> None:
+        trial.state = "waiting_still"
+        trial.message = message
+
+    # --- data -------------------------------------------------------------------------------
+
+    def process(self, angles: AngleBlock) -> list[dict[str, Any]]:
+        """Messages caused by a block of calibrated angles (any size)."""
+        if len(angles) == 0:
+            return []
+        self.now_s = max(self.now_s, float(angles.time_s[-1]))
+        trial = self.trial
+        if trial is None or trial.state not in ("waiting_still", "capturing"):
+            return []
+        assert trial.started_s is not None
+        i = int(np.searchsorted(angles.time_s, trial.started_s))
+        if i >= len(angles):
+            return []
+        part = AngleBlock(angles.time_s[i:], {k: v[i:] for k, v in angles.columns.items()})
+        if hip_columns(trial.side)[0] not in part.columns:
+            return self._reject(
+                trial,
+                f"no angles of the {trial.side} hip: is the {trial.side} thigh sensor on and "
+                "connected? Then press Redo",
+            )
+        prev_end = trial.frames().time_s[-1] if trial._t else None
+        trial.append(part)
+        frames = trial.frames()
+        t = frames.time_s
+        broken = self._data_problem(frames, prev_end)
+        if broken:
+            return self._reject(trial, broken)
+        changed = False
+        if trial.state == "waiting_still":
+            changed = self._find_still(trial, frames)
+            if trial.state == "waiting_still" and t[-1] - t[0] > WAIT_TIMEOUT_S:
+                return self._reject(
+                    trial,
+                    f"the person was not still for {STILL_S:g} s within {WAIT_TIMEOUT_S:g} s; "
+                    "ask them to hold the start position quietly, then press Redo",
+                )
+        if trial.state == "capturing":
+            changed = self._find_reps(trial, frames) or changed
+            idle_from = trial.last_rep_end_s or trial.capture_from_s
+            if (
+                trial.state == "capturing"
+                and trial.rep_open_s is None
+                and not trial.reps
+                and idle_from is not None
+                and t[-1] - idle_from > IDLE_TIMEOUT_S
+            ):
+                return self._reject(
+                    trial,
+                    f"no movement away from the start position in {IDLE_TIMEOUT_S:g} s "
+                    f"(at least {self.protocol.rep_enter_deg:g} deg of hip extension); "
+                    "press Redo and demonstrate the movement",
+                )
+        return [self.message("rep" if trial.reps else "trial")] if changed else []
+
+    def _data_problem(self, frames: AngleBlock, prev_end: float | None) -> str:
+        t = frames.time_s
+        gaps = np.flatnonzero(np.diff(t) > MAX_FRAME_GAP_S)
+        if len(gaps):
+            k = int(gaps[0])
+            return (
+                f"the data stopped for {t[k + 1] - t[k]:.1f} s at {t[k]:.1f} s (a sensor dropped "
+                "out or lost its connection): check the sensors, then press Redo"
+            )
+        bad = [k for k, v in frames.columns.items() if not np.all(np.isfinite(v))]
+        if bad:
+            return (
+                f"no valid angles ({', '.join(sorted(bad))}) during the trial: a sensor dropped "
+                "out; check the sensors, then press Redo"
+            )
+        return ""
+
+    def _find_still(self, trial: Trial, frames: AngleBlock) -> bool:
+        t = frames.time_s
+        ext = hip_extension_deg(frames, trial.side)
+        tilt = column(frames, TILT)
+        w = max(2, round(self.protocol.still_s / sample_period_s(t)) + 1)
+        if len(t) < w:
+            return False
+        lo = trial.still_checked  # windows starting before this were judged already
+        ptp = np.maximum(
+            np.ptp(sliding_window_view(ext[lo:], w), axis=1),
+            np.ptp(sliding_window_view(tilt[lo:], w), axis=1),
+        )
+        ok = np.flatnonzero(ptp <= self.protocol.still_range_deg)
+        if not len(ok):
+            trial.still_checked = max(lo, len(t) - w + 1)
+            return False
+        k = lo + int(ok[0])
+        trial.baseline_deg = float(np.median(ext[k : k + w]))
+        trial.capture_from_s = float(t[k + w - 1])
+        trial.state = "capturing"
+        trial.message = (
+            f"still at {trial.baseline_deg:.1f} deg: go ({trial.spec.reps} "
+            f"rep{'s' if trial.spec.reps > 1 else ''})"
+        )
+        return True
+
+    def _find_reps(self, trial: Trial, frames: AngleBlock) -> bool:
+        assert trial.baseline_deg is not None and trial.capture_from_s is not None
+        t = frames.time_s
+        rel = hip_extension_deg(frames, trial.side) - trial.baseline_deg
+        changed = False
+        search_from = trial.last_rep_end_s or trial.capture_from_s
+        while trial.state == "capturing":
+            i0 = int(np.searchsorted(t, search_from, side="right"))
+            if trial.rep_open_s is None:
+                up = np.flatnonzero(rel[i0:] > self.protocol.rep_enter_deg)
+                if not len(up):
+                    break
+                j = i0 + int(up[0])
+                low = np.flatnonzero(rel[i0:j] <= self.protocol.rep_leave_deg)
+                k = i0 + int(low[-1]) if len(low) else i0
+                # The window starts REFERENCE_S before the hip left the baseline, so the
+                # pelvic tilt reference (its first REFERENCE_S) is taken before the movement.
+                trial.rep_open_s = max(float(t[k]) - REFERENCE_S, float(t[i0]))
+                trial.message = f"rep {len(trial.counted) + 1} under way"
+                changed = True
+            start = trial.rep_open_s
+            assert start is not None
+            j_open = int(np.searchsorted(t, start))
+            above = np.flatnonzero(rel[j_open:] > self.protocol.rep_enter_deg)
+            if not len(above):
+                break
+            first_up = j_open + int(above[0])
+            back = np.flatnonzero(rel[first_up:] <= self.protocol.rep_leave_deg)
+            if not len(back):
+                break
+            m = first_up + int(back[0])
+            self._close_rep(trial, frames, start, float(t[m]) + 0.5 * sample_period_s(t))
+            search_from = float(t[m])
+            changed = True
+        return changed
+
+    def _close_open_rep(self, trial: Trial, now_s: float) -> None:
+        if trial.rep_open_s is not None:
+            self._close_rep(trial, trial.frames(), trial.rep_open_s, now_s + 1e-6)
+
+    def _close_rep(self, trial: Trial, frames: AngleBlock, start_s: float, end_s: float) -> None:
+        t = frames.time_s
+        i, j = np.searchsorted(t, (start_s, end_s))
+        block = AngleBlock(t[i:j], {k: v[i:j] for k, v in frames.columns.items()})
+        trial.rep_open_s = None
+        trial.last_rep_end_s = end_s
+        if len(block) < 5:
+            return
+        result, peak, counted, reason = rep_verdict(
+            block, trial.side, trial.spec.exercise, self.config, self.protocol.end_range_deg
+        )
+        trial.reps.append(
+            Rep(len(trial.reps) + 1, float(t[i]), end_s, result, peak, counted, reason)
+        )
+        n_ok = len(trial.counted)
+        if n_ok >= trial.spec.reps or len(trial.reps) >= 2 * trial.spec.reps:
+            self._finish(trial, end_s)
+        else:
+            last = "counted" if counted else f"not counted: {reason}"
+            trial.message = f"rep {len(trial.reps)} {last}; {n_ok} of {trial.spec.reps} counted"
+
+    def _finish(self, trial: Trial, end_s: float, accepted_by_clinician: bool = False) -> None:
+        trial.ended_s = end_s
+        n_ok = len(trial.counted)
+        if n_ok == 0:
+            reasons = [r.reason for r in trial.reps if r.reason]
+            why = max(set(reasons), key=reasons.count) if reasons else "no rep was found"
+            trial.state = "rejected"
+            trial.message = f"no rep counted: {why}. Press Redo (or Skip)"
+            return
+        trial.state = "accepted"
+        by = " (accepted by the clinician)" if accepted_by_clinician else ""
+        trial.message = f"{n_ok} of {trial.spec.reps} reps counted{by}; press Next"
+        for rep in trial.reps:
+            self.mark(
+                Marker(
+                    rep.start_s,
+                    rep.end_s,
+                    trial.spec.exercise if rep.counted else "assessment_rep",
+                    trial.side,
+                    f"assessment {self.id} {trial.id} rep {rep.n}"
+                    + ("" if rep.counted else f": not counted, {rep.reason}"),
+                )
+            )
+
+    def _reject(self, trial: Trial, reason: str) -> list[dict[str, Any]]:
+        trial.state = "rejected"
+        trial.message = reason
+        trial.ended_s = self.now_s
+        trial.rep_open_s = None
+        return [self.message("trial")]
+
+    # --- results ----------------------------------------------------------------------------
+
+    def _side_values(self, side: str) -> tuple[float | None, float | None]:
+        def best(key: str) -> float | None:
+            for tr in self.trials:
+                if tr.side == side and tr.spec.key == key and tr.state == "accepted":
+                    return tr.best_deg()
+            return None
+
+        active = best("active_standing")
+        if active is None:
+            active = best("active_prone")
+        return active, best("passive")
+
+    def gap(self, side: str) -> GapResult:
+        """The side's active, passive, gap and classification (same rules as ``analyze``)."""
+        active, passive = self._side_values(side)
+        return classify_gap(side, active, passive, self.config)
+
+    def side_results(self) -> dict[str, dict[str, Any]]:
+        """Per side: active, passive, gap, classification and interpretation."""
+        out: dict[str, dict[str, Any]] = {}
+        for side in self.options.sides:
+            g = self.gap(side)
+            out[side] = {
+                "active_deg": None if g.active_deg is None else round(g.active_deg, 2),
+                "passive_deg": None if g.passive_deg is None else round(g.passive_deg, 2),
+                "gap_deg": None if g.gap_deg is None else round(g.gap_deg, 2),
+                "classification": g.classification,
+                "interpretation": interpret(g, self.config),
+            }
+        return out
+
+    def comparison(self) -> dict[str, Any] | None:
+        """Left minus right, when both sides have values."""
+        if len(self.options.sides) < 2:
+            return None
+        (al, pl), (ar, pr) = self._side_values("left"), self._side_values("right")
+        active = None if al is None or ar is None else al - ar
+        passive = None if pl is None or pr is None else pl - pr
+        parts = []
+        for name, diff in (("active", active), ("passive", passive)):
+            if diff is None:
+                continue
+            if abs(diff) < 2.0:
+                parts.append(f"{name} extension is about equal on both sides")
+            else:
+                more = "left" if diff > 0 else "right"
+                parts.append(f"{name} extension is {abs(diff):.1f} deg greater on the {more}")
+        return {
+            "active_diff_deg": None if active is None else round(active, 2),
+            "passive_diff_deg": None if passive is None else round(passive, 2),
+            "text": "; ".join(parts) + ("." if parts else ""),
+        }
+
+    def state(self) -> dict[str, Any]:
+        """Everything a client shows (JSON-ready)."""
+        return {
+            "id": self.id,
+            "state": self.state_name,
+            "time_s": round(self.now_s, 3),
+            "protocol": self.protocol.to_dict(),
+            "options": self.options.to_dict(),
+            "limits": {
+                "hold_s": self.config.hold_s,
+                "compensation_limit_deg": self.config.compensation_limit_deg,
+                "passive_normal_min_deg": self.config.passive_normal_min_deg,
+                "gap_threshold_deg": self.config.gap_threshold_deg,
+            },
+            "current": self.current if self.state_name == "running" else None,
+            "allowed": self.allowed(),
+            "trials": [t.to_dict() for t in self.trials],
+            "sides": self.side_results(),
+            "comparison": self.comparison(),
+        }
+
+    def message(self, change: str) -> dict[str, Any]:
+        return {"type": "assessment", "change": change, "assessment": self.state()}
+
+
+def interpret(gap: GapResult, config: AnalysisConfig) -> str:
+    """The gap in plain sentences, with where its thresholds come from."""
+    lo, gmax = config.passive_normal_min_deg, config.gap_threshold_deg
+    cite = (
+        f"(normal passive hip extension is about {lo:g}-20 deg: Norkin & White; Kendall et "
+        f"al.; a gap counts beyond {gmax:g} deg, above the ~3 deg goniometer-inclinometer "
+        "disagreement, Roach et al. 2013)"
+    )
+    if gap.classification == "incomplete":
+        missing = [
+            n for n, v in (("active", gap.active_deg), ("passive", gap.passive_deg)) if v is None
+        ]
+        return (
+            f"Not measured yet: no counted {' and no counted '.join(missing)} rep for the "
+            f"{gap.side} hip. Run the {' and '.join(missing)} trial with the pelvis steady."
+        )
+    assert gap.active_deg is not None and gap.passive_deg is not None and gap.gap_deg is not None
+    a, p, g = gap.active_deg, gap.passive_deg, gap.gap_deg
+    if gap.classification == "passive_restricted":
+        return (
+            f"Passive extension {p:.1f} deg is below {lo:g} deg: the tissue or the joint limits "
+            f"the range (active {a:.1f} deg). Mobility work (stretching, half-kneeling with a "
+            f"posterior tilt) is the first step {cite}."
+        )
+    if gap.classification == "motor_control_deficit":
+        return (
+            f"Passive extension {p:.1f} deg is normal but active reaches only {a:.1f} deg, a "
+            f"gap of {g:.1f} deg: the range exists but is not controlled. Train end-range "
+            f"strength (PAILs/RAILs, hip CARs); more stretching will not close it {cite}."
+        )
+    return (
+        f"Active {a:.1f} deg and passive {p:.1f} deg, gap {g:.1f} deg: within norms; the "
+        f"person controls the range they have {cite}."
+    )
