@@ -293,15 +293,20 @@ class GuidedCalibration:
             self.message = "Calibration cancelled."
 
     def succeed(self, calibration: Calibration) -> None:
-        """The pipeline calibrated: record the quality."""
+        """The pipeline calibrated: record the quality.
+
+        The score is reported once, as a whole number: the message and ``quality_score`` are
+        the same figure (one decimal there rounded again by a client could differ by one).
+        """
         self.step = "done"
         self.calibration = calibration
-        self.quality_score = round(calibration.quality_score, 1)
+        score = float(round(calibration.quality_score))
+        self.quality_score = score
         self.warnings = list(calibration.warnings)
         self.message = (
-            f"Calibrated (quality {calibration.quality_score:.0f}/100)."
+            f"Calibrated (quality {score:.0f}/100)."
             if not calibration.warnings
-            else f"Calibrated with warnings (quality {calibration.quality_score:.0f}/100)."
+            else f"Calibrated with warnings (quality {score:.0f}/100)."
         )
 
     def fail(self, message: str) -> None:
@@ -633,6 +638,7 @@ class LiveSession:
         self.seq = 0
         self.running = False
         self.source_error: str | None = None
+        self._source_state = "running"
         self.started_wall = time.time()
         self._task: asyncio.Task[None] | None = None
         self._latest: dict[str, float] = {}
@@ -655,6 +661,8 @@ class LiveSession:
                 await self._task
             self._task = None
         self.running = False
+        if self._source_state == "running":
+            self._source_state = "ended"
         self._finish_analyzers()
         close = getattr(self.source, "close", None)
         if close is not None:
@@ -672,15 +680,41 @@ class LiveSession:
             async for items in self.source.stream():
                 await self.ingest(items, time.time_ns())
             self._finish_analyzers()
-            self._event("sensor", {"kind": "source_ended", "message": "the source has ended"})
+            self._source_over("ended")
+            self._event(
+                "sensor",
+                {
+                    "kind": "source_ended",
+                    "message": "the source has ended",
+                    "source_state": "ended",
+                },
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a source failure must not kill the service
             self.source_error = f"the {self.source_name} source failed: {exc}"
             log.exception("live source failed")
-            self._event("sensor", {"kind": "source_failed", "message": self.source_error})
+            self._source_over("failed")
+            self._event(
+                "sensor",
+                {"kind": "source_failed", "message": self.source_error, "source_state": "failed"},
+            )
         finally:
             self.running = False
+
+    def _source_over(self, state: str) -> None:
+        """The source delivers nothing more: its sensors are no longer connected."""
+        self._source_state = state
+        for dev in self.devices.values():
+            dev.connected = False
+            dev.data_rate_hz = 0.0
+
+    @property
+    def source_state(self) -> str:
+        """``running``, ``paused`` (a paused replay), ``ended`` or ``failed``."""
+        if self._source_state == "running" and getattr(self.source, "paused", False) is True:
+            return "paused"
+        return self._source_state
 
     # --- consumers -----------------------------------------------------------------------
 
@@ -909,8 +943,7 @@ class LiveSession:
             self.columns = list(angles.columns)
         for analyzer in self.analyzers:
             for event in analyzer.process(angles):
-                self.results.append(event)
-                self._event("analysis", event)
+                self._analysis_event(event)
         self._record("angles", angles)
         first = (-self.frames_total) % self.decimation
         self.frames_total += len(angles)
@@ -939,8 +972,20 @@ class LiveSession:
         self._analyzers_finished = True
         for analyzer in self.analyzers:
             for event in analyzer.finish():
-                self.results.append(event)
-                self._event("analysis", event)
+                self._analysis_event(event)
+
+    def _analysis_event(self, event: dict[str, Any]) -> None:
+        """An analyzer's event: a result (``analysis``) or a message of its own ``type``."""
+        kind = event.get("type")
+        if kind is None:
+            self.results.append(event)
+            self._event("analysis", event)
+        else:
+            self.broadcast_event(str(kind), {k: v for k, v in event.items() if k != "type"})
+
+    def broadcast_event(self, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send an event of ``type_`` to every client and the recorders (actions use it)."""
+        return self._event(type_, payload)
 
     def add_marker(self, marker: Marker) -> dict[str, Any]:
         """Keep, record and announce a marker; returns its message."""
@@ -965,6 +1010,7 @@ class LiveSession:
         return {
             "type": "hello",
             "source": self.source_name,
+            "source_state": self.source_state,
             "roles": self.roles,
             "rate_hz": self.rate_hz,
             "frame_rate_hz": self.output_rate_hz / self.decimation,
@@ -981,6 +1027,7 @@ class LiveSession:
         return {
             "running": self.running,
             "source": self.source_name,
+            "source_state": self.source_state,
             "source_error": self.source_error,
             "time_s": round(self.time_s, 3),
             "calibrated": self.pipeline.calibration_ is not None,
