@@ -220,7 +220,7 @@ class AssessmentSubject:
     def expected_classification(self, side: str, config: AnalysisConfig | None = None) -> str:
         """The side's class from the nominal values (``incomplete``: every rep compensated)."""
         config = config or AnalysisConfig()
-        clean = len(self.compensated(side)) < ACTIVE_REPS or self.include_prone
+        clean = len(self.compensated(side)) < ACTIVE_REPS
         active = float(self.active_deg[side]) if clean else None
         return classify_gap(side, active, float(self.passive_deg[side]), config).classification
 
@@ -863,14 +863,16 @@ def truth_results(
     session: SimSession, timeline: AssessmentTimeline, config: AnalysisConfig | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per side the true result: ``active_deg`` and ``passive_deg`` (best valid rep of the
-    side's active / passive trials, None when none), ``gap_deg`` and ``classification``
-    (:func:`hipsense.exercises.rom.classify_gap`)."""
+    side's active standing / passive trials, None when none; the prone trial is not in the
+    gap), ``gap_deg`` and ``classification`` (:func:`hipsense.exercises.rom.classify_gap`)."""
     config = config or AnalysisConfig()
     results = truth_rep_results(session, timeline, config)
     best: dict[str, dict[str, float | None]] = {}
     for trial in timeline.trials():
         assert trial.side is not None and trial.mode is not None
         side = best.setdefault(trial.side, {"active": None, "passive": None})
+        if trial.method == "prone":
+            continue  # reported beside the standing range, never in the gap
         for r in results[trial.trial_id]:
             value = r.extension_deg
             if r.valid and value is not None:

@@ -161,7 +161,7 @@ def test_a_compensated_rep_is_kept_with_its_reason_and_not_counted() -> None:
 def test_a_swing_that_is_not_held_does_not_count() -> None:
     m = Motion().hold(2.0).move(1.0, left=15.0).move(1.0, left=0.0).hold(2.0)
     angles = m.angles()
-    result, peak, counted, reason = rep_verdict(
+    _, peak, counted, reason = rep_verdict(
         AngleBlock(angles.time_s[200:420], {k: v[200:420] for k, v in angles.columns.items()}),
         "left",
         "active_extension",

@@ -56,13 +56,13 @@ def test_a_met_hold_and_a_missed_hold_with_a_typed_target() -> None:
     assert state["state"] == "finished"
     passive, pails = state["holds"]
     assert passive["complete"] is True and pails["complete"] is False
-    assert passive["time_in_band_s"] == pytest.approx(10.5, abs=0.02)  # ended 0.5 s after
+    assert passive["time_in_band_s"] == pytest.approx(10.0, abs=0.011)  # ends when reached
     assert passive["target_deg"] == 18.0 and pails["band_low_deg"] == 15.0
     assert pails["end_s"] == pytest.approx(passive["end_s"] + 15.0, abs=0.011)  # 10 s x 1.5
     assert state["summary"] == {
         "holds": 2,
         "complete": 1,
-        "compliance": pytest.approx(0.575, abs=0.01),
+        "compliance": pytest.approx(0.6, abs=0.01),
     }
     changes = [m["change"] for m in messages if m["change"] != "progress"]
     assert changes[0] == "target" and "complete" in changes and changes[-1] == "finished"
@@ -121,6 +121,7 @@ def test_compensation_is_flagged_when_the_pelvis_tilts_while_the_hip_extends() -
     assert on["apparent_extension_deg"] == pytest.approx(
         on["true_extension_deg"] + on["tilt_change_deg"], abs=0.01
     )
-    # The same tilt without hip extension (a bow) is not compensation.
+    # A bow (the pelvis tilts forward, the hip flexes as much, the thigh stays vertical) is
+    # not compensation.
     monitor = CompensationMonitor()
-    assert monitor.process(block(t, np.zeros(len(t)), tilt)) == []
+    assert monitor.process(block(t, -tilt, tilt)) == []

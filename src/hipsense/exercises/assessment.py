@@ -20,13 +20,14 @@ trial, driven by the clinician's actions (``start``, ``accept``, ``redo``, ``ski
   none counted, when the data stopped (a sensor dropped out), or when the person never became
   still or never moved.
 
-Per side: active = best counted rep of the active standing trial (the prone trial when the
-standing one has none), passive = best counted rep of the passive trial, gap and
-classification by :func:`~hipsense.exercises.rom.classify_gap` (the same thresholds as the
-offline analysis), and an interpretation in plain sentences with the sources of the
-thresholds. When a trial is accepted its reps are marked in the session (``active_extension``
-/ ``passive_extension`` for counted reps, ``assessment_rep`` for the others) so ``hipsense
-analyze`` on the recording gives the same numbers.
+Per side: active = best counted rep of the active standing trial (the prone trial, when run,
+is reported beside it, never mixed into the gap), passive = best counted rep of the passive
+trial, gap and classification by :func:`~hipsense.exercises.rom.classify_gap` (the same
+thresholds as the offline analysis), and an interpretation in plain sentences with the
+sources of the thresholds. When a trial is accepted its reps are marked in the session
+(``active_extension`` / ``passive_extension`` / ``active_extension_prone`` for counted reps,
+``assessment_rep`` for the others) so ``hipsense analyze`` on the recording gives the same
+numbers.
 
 Thresholds of the rep finder, from the measurement, not from our scripts: the hip and tilt
 angles have an RMS error of about 0.3 deg and a standing person sways by well under 1 deg, so
@@ -56,7 +57,7 @@ from hipsense.exercises.rom import (
     hip_extension_deg,
 )
 from hipsense.exercises.schema import GapResult, RangeResult
-from hipsense.types import AngleBlock, FloatArray, Marker, hip_columns
+from hipsense.types import AngleBlock, FloatArray, Marker, hip_columns, thigh_inclination_column
 
 STILL_S = 1.0
 STILL_RANGE_DEG = 1.0
@@ -157,7 +158,7 @@ ASSESSMENT = AssessmentProtocol(
         ),
         TrialSpec(
             "active_prone",
-            "active_extension",
+            "active_extension_prone",
             3,
             "Active hip extension, prone",
             "Lie face down, forehead on the hands. Lift the straight {side} leg as high as you "
@@ -238,9 +239,15 @@ def rep_verdict(
 ) -> tuple[RangeResult, float, bool, str]:
     """Judge one rep (``angles`` sliced to its window): ``(range, peak, counted, reason)``.
 
-    The rep counts when its end position, the largest extension held ``config.hold_s``
-    whatever the pelvis did, was also held with the pelvis within the compensation limit:
-    :func:`analyze_range` found a valid held range within ``end_range_deg`` of it.
+    The rep counts when its end position was held ``config.hold_s`` with the pelvis within the
+    compensation limit of its tilt at the start of the window:
+
+    - the hip's end position is the largest extension held ``hold_s`` whatever the pelvis did;
+      it must be within ``end_range_deg`` of the rep's peak (else it was a swing, not held);
+    - while the thigh was at its held end position (against the vertical: what the leg showed),
+      the median pelvic tilt change must be within the limit (else the low back did the work);
+    - :func:`analyze_range` (pelvis within the limit at every frame of the held second) must
+      find a held range within ``end_range_deg`` of the hip's end position.
     """
     result = analyze_range(angles, side, exercise, config)
     t = angles.time_s
@@ -258,12 +265,19 @@ def rep_verdict(
             f"the end position ({peak:.1f} deg){held} was not held {config.hold_s:g} s: "
             "pause at the end of the movement for a second",
         )
-    if result.extension_deg is not None and result.extension_deg >= end[0] - end_range_deg:
-        return result, peak, True, ""
     tilt = column(angles, TILT)
     at_end = finite & (ext >= end[0] - end_range_deg)
-    start = tilt[: max(1, int(np.searchsorted(t, t[0] + 0.3)))]
+    name = thigh_inclination_column(side)
+    if name in angles.columns:
+        apparent = smooth(-angles.columns[name], t, config.smooth_s)
+        shown = sustained_max(t, apparent, np.isfinite(apparent), config.hold_s)
+        if shown is not None:
+            at_end = np.isfinite(apparent) & (apparent >= shown[0] - end_range_deg)
+    start = tilt[: max(1, int(np.searchsorted(t, t[0] + REFERENCE_S)))]
     change = float(np.median(tilt[at_end]) - np.median(start))
+    clean = result.extension_deg is not None and result.extension_deg >= end[0] - end_range_deg
+    if abs(change) <= limit and clean:
+        return result, peak, True, ""
     direction = "forward (anterior)" if change > 0 else "backward (posterior)"
     return (
         result,
@@ -291,6 +305,8 @@ class Trial:
     still_checked: int = 0
     capture_from_s: float | None = None
     baseline_deg: float | None = None
+    tilt_baseline_deg: float = 0.0
+    apparent_baseline_deg: float | None = None
     rep_open_s: float | None = None
     last_rep_end_s: float | None = None
     _t: list[FloatArray] = field(default_factory=list, repr=False)
@@ -336,13 +352,13 @@ class Trial:
         self._t.clear()
         self._cols.clear()
         self.still_checked = 0
-        self.capture_from_s = self.baseline_deg = None
+        self.capture_from_s = self.baseline_deg = self.apparent_baseline_deg = None
         self.rep_open_s = self.last_rep_end_s = self.ended_s = None
 
     def append(self, angles: AngleBlock) -> None:
         """Keep the frames of this trial's side and the pelvis."""
         self._t.append(angles.time_s)
-        for name in (*hip_columns(self.side), TILT, f"thigh_inclination_{self.side}_deg"):
+        for name in (*hip_columns(self.side), TILT, thigh_inclination_column(self.side)):
             if name in angles.columns:
                 self._cols.setdefault(name, []).append(angles.columns[name])
 
@@ -594,6 +610,10 @@ class Assessment:
             return False
         k = lo + int(ok[0])
         trial.baseline_deg = float(np.median(ext[k : k + w]))
+        trial.tilt_baseline_deg = float(np.median(tilt[k : k + w]))
+        name = thigh_inclination_column(trial.side)
+        if name in frames.columns:
+            trial.apparent_baseline_deg = float(np.median(-frames.columns[name][k : k + w]))
         trial.capture_from_s = float(t[k + w - 1])
         trial.state = "capturing"
         trial.message = (
@@ -605,7 +625,8 @@ class Assessment:
     def _find_reps(self, trial: Trial, frames: AngleBlock) -> bool:
         assert trial.baseline_deg is not None and trial.capture_from_s is not None
         t = frames.time_s
-        rel = hip_extension_deg(frames, trial.side) - trial.baseline_deg
+        tilt = column(frames, TILT)
+        rel = self._movement(trial, frames)
         changed = False
         search_from = trial.last_rep_end_s or trial.capture_from_s
         while trial.state == "capturing":
@@ -615,7 +636,12 @@ class Assessment:
                 if not len(up):
                     break
                 j = i0 + int(up[0])
-                low = np.flatnonzero(rel[i0:j] <= self.protocol.rep_leave_deg)
+                # The movement began where the hip and the pelvis were last both at their
+                # still baseline (a pelvis that tilts first belongs to the rep).
+                at_rest = (rel[i0:j] <= self.protocol.rep_leave_deg) & (
+                    np.abs(tilt[i0:j] - trial.tilt_baseline_deg) <= self.protocol.rep_leave_deg
+                )
+                low = np.flatnonzero(at_rest)
                 k = i0 + int(low[-1]) if len(low) else i0
                 # The window starts REFERENCE_S before the hip left the baseline, so the
                 # pelvic tilt reference (its first REFERENCE_S) is taken before the movement.
@@ -637,6 +663,18 @@ class Assessment:
             search_from = float(t[m])
             changed = True
         return changed
+
+    def _movement(self, trial: Trial, frames: AngleBlock) -> FloatArray:
+        """How far the leg has gone back from the still start (deg): the larger of the hip's
+        extension and the thigh's against the vertical, so a rep where the pelvis does the
+        work (the hip barely moves, the thigh does) is found and judged too."""
+        assert trial.baseline_deg is not None
+        hip = hip_extension_deg(frames, trial.side) - trial.baseline_deg
+        name = thigh_inclination_column(trial.side)
+        if name not in frames.columns or trial.apparent_baseline_deg is None:
+            return hip
+        apparent = -frames.columns[name] - trial.apparent_baseline_deg
+        return np.asarray(np.maximum(hip, apparent))
 
     def _close_open_rep(self, trial: Trial, now_s: float) -> None:
         if trial.rep_open_s is not None:
@@ -703,10 +741,7 @@ class Assessment:
                     return tr.best_deg()
             return None
 
-        active = best("active_standing")
-        if active is None:
-            active = best("active_prone")
-        return active, best("passive")
+        return best("active_standing"), best("passive")
 
     def gap(self, side: str) -> GapResult:
         """The side's active, passive, gap and classification (same rules as ``analyze``)."""
@@ -718,8 +753,17 @@ class Assessment:
         out: dict[str, dict[str, Any]] = {}
         for side in self.options.sides:
             g = self.gap(side)
+            prone = next(
+                (
+                    t.best_deg()
+                    for t in self.trials
+                    if t.side == side and t.spec.key == "active_prone" and t.state == "accepted"
+                ),
+                None,
+            )
             out[side] = {
                 "active_deg": None if g.active_deg is None else round(g.active_deg, 2),
+                "active_prone_deg": None if prone is None else round(prone, 2),
                 "passive_deg": None if g.passive_deg is None else round(g.passive_deg, 2),
                 "gap_deg": None if g.gap_deg is None else round(g.gap_deg, 2),
                 "classification": g.classification,

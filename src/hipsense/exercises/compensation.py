@@ -3,7 +3,8 @@
 Anterior pelvic tilt (with lumbar extension) makes the thigh look more extended than the hip
 is. :class:`CompensationMonitor` watches every calibrated frame: the reference tilt is the
 median over the last second in which the person stood still with both hips near neutral; while
-a hip is extended (more than :data:`EXTENDING_DEG`) and the tilt has risen anteriorly more than
+a leg is back (the thigh behind the vertical by more than :data:`EXTENDING_DEG`, whether the hip
+or the pelvis moved it) and the tilt has risen anteriorly more than
 the compensation limit above that reference, the side is compensating. Each change is a
 message ``{"type": "compensation", "active": ..., "side": ..., "tilt_change_deg": ...,
 "true_extension_deg": ..., "apparent_extension_deg": ...}`` (true = hip relative to the
@@ -54,6 +55,14 @@ class CompensationMonitor:
         t = block.time_s
         tilt = block.columns[TILT]
         ext = {s: -block.columns[hip_columns(s)[0]] for s in sides}
+        # The leg going back as the eye sees it: the thigh against the vertical (the hip may
+        # barely move while the pelvis does the work).
+        back = {
+            s: -block.columns[thigh_inclination_column(s)]
+            if thigh_inclination_column(s) in block.columns
+            else ext[s]
+            for s in sides
+        }
         w = max(2, round(STILL_S / sample_period_s(t)) + 1)
         # Per new frame: the reference tilt as of that frame (last still neutral second).
         refs = np.full(n_new, np.nan)
@@ -83,7 +92,7 @@ class CompensationMonitor:
                 continue
             rise = float(new_tilt[k] - self.reference_deg)
             for side in sides:
-                e = float(ext[side][len(t) - n_new + k])
+                e = float(back[side][len(t) - n_new + k])
                 on = self.active[side]
                 if not on and e > EXTENDING_DEG and rise > limit:
                     self.active[side] = True

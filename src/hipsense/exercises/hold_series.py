@@ -30,6 +30,7 @@ import numpy as np
 
 from hipsense.errors import ConfigurationError
 from hipsense.exercises.holds import HoldTracker
+from hipsense.exercises.intervals import sample_period_s
 from hipsense.exercises.protocols import AnalysisConfig, HoldProtocol, PhaseSpec
 from hipsense.exercises.rom import hip_extension_deg
 from hipsense.exercises.schema import HoldResult
@@ -45,9 +46,6 @@ PHASES: dict[str, tuple[str, str, str]] = {
 # A hold that has not reached its time in band by hold_s x 1.5 is over: not complete. Half the
 # hold time again leaves room for getting into the band and one correction, not for a retry.
 GRACE_FRACTION = 0.5
-# The hold's window ends this long after its time in band was reached, so the offline analysis
-# of the window (centred 0.2 s smoothing) sees the same frames in band as the live tracker.
-END_PAD_S = 0.5
 PROGRESS_EVERY_S = 0.2
 
 
@@ -175,7 +173,9 @@ class HoldSeries:
             compensation_limit_deg=self.config.compensation_limit_deg,
         )
 
-    def _open(self, start_s: float) -> None:
+    def _open(self, start_s: float) -> list[dict[str, Any]]:
+        """Begin the next hold at ``start_s``; its events from frames already seen."""
+        previous = self.holds[-1].tracker.data() if self.holds else None
         rep, phase = self.schedule[len(self.holds)]
         tracker = HoldTracker(
             start_s,
@@ -189,6 +189,15 @@ class HoldSeries:
             _Hold(len(self.holds) + 1, rep, phase, start_s, tracker, tracker.spec.max_s)
         )
         self.state_name = "holding"
+        out: list[dict[str, Any]] = []
+        if previous is not None and len(previous) and previous.time_s[-1] >= start_s:
+            # The last hold's tracker saw frames past its end (its smoothing looks ahead):
+            # they belong to this hold.
+            for ev in tracker.process(previous):
+                out.extend(self._tracker_event(ev))
+                if ev["kind"] == "hold_complete" and self._end_at is None:
+                    self._end_at = _end_after(ev, tracker)
+        return out
 
     @property
     def current(self) -> _Hold | None:
@@ -215,18 +224,23 @@ class HoldSeries:
                 j = int(np.searchsorted(t, self.rest_until_s))
                 if j >= len(t):
                     break
-                self._open(float(t[j]))
                 out.append(self.message("started"))
+                out.extend(self._open(float(t[j])))
                 i = j
                 continue
             hold = self.holds[-1]
+            seen = hold.tracker.data().time_s
+            if len(seen):  # frames this hold already has (handed over from the last one)
+                i = max(i, int(np.searchsorted(t, seen[-1], side="right")))
             limit = self._end_at if self._end_at is not None else hold.start_s + hold.max_s
             j = int(np.searchsorted(t, limit))
             if j > i:
                 for ev in hold.tracker.process(_slice(angles, i, j)):
                     out.extend(self._tracker_event(ev))
                     if ev["kind"] == "hold_complete" and self._end_at is None:
-                        self._end_at = float(ev["time_s"]) + END_PAD_S
+                        # The window ends right after the frame that completed the time in
+                        # band, so the offline analysis of the window counts that frame too.
+                        self._end_at = _end_after(ev, hold.tracker)
             if self._end_at is not None:
                 limit = self._end_at
             k = int(np.searchsorted(t, limit))
@@ -272,8 +286,8 @@ class HoldSeries:
             self.rest_until_s = end_s + self.spec.rest_s
             out.append(self.message("rest"))
         else:
-            self._open(end_s)
-            out.append(self.message("started"))
+            out.extend(self._open(end_s))
+            out.insert(1, self.message("started"))
         return out
 
     def stop(self) -> list[dict[str, Any]]:
@@ -394,6 +408,11 @@ class HoldSeries:
 
     def message(self, change: str) -> dict[str, Any]:
         return {"type": "hold", "change": change, "series": self.state()}
+
+
+def _end_after(event: dict[str, Any], tracker: HoldTracker) -> float:
+    """Half a frame after the frame that completed the hold: the window ends there."""
+    return float(event["time_s"]) + 0.5 * sample_period_s(tracker.data().time_s)
 
 
 def _slice(angles: AngleBlock, i: int, j: int) -> AngleBlock:

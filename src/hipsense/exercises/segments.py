@@ -17,7 +17,13 @@ import numpy as np
 from hipsense.errors import InputFormatError
 from hipsense.types import AngleBlock, Marker
 
-ROM_EXERCISES: dict[str, str] = {"active_extension": "active", "passive_extension": "passive"}
+# Prone active extension is reported beside the standing one, never mixed into the gap: lying
+# prone, gravity and the pelvis's support differ from standing.
+ROM_EXERCISES: dict[str, str] = {
+    "active_extension": "active",
+    "passive_extension": "passive",
+    "active_extension_prone": "active_prone",
+}
 HOLD_EXERCISES: tuple[str, ...] = ("hold_passive", "hold_pails", "hold_rails")
 EXERCISES: tuple[str, ...] = (
     *ROM_EXERCISES,
