@@ -63,37 +63,89 @@ def _open(browser: Any, url: str, **context: Any) -> tuple[Any, list[str]]:
     return page, errors
 
 
-def test_live_values_move_and_hold_compliance(server: BackgroundServer, browser: Any) -> None:
+CALIBRATING = "['static', 'knee_lifts', 'hinges', 'calibrating']"
+
+
+def test_live_values_labels_and_calibration(server: BackgroundServer, browser: Any) -> None:
     page, errors = _open(browser, server.url + "/", viewport={"width": 1360, "height": 1000})
     page.wait_for_function("document.getElementById('conn').textContent === 'live'", timeout=10000)
+    # While the calibration runs the clock moves and the calibration cannot be started again.
+    page.wait_for_function(
+        f"state.calibration && {CALIBRATING}.includes(state.calibration.step) && state.time > 1",
+        timeout=10000,
+    )
+    assert page.text_content("#clock") != "t = 0.0 s"
+    assert page.is_disabled("#cal-start")
+    assert page.is_enabled("#cal-cancel")
     page.wait_for_function(
         "document.querySelector('#cal-steps li[data-step=done]').className === 'done'",
         timeout=20000,
     )
     assert "Calibrated" in page.text_content("#cal-message")
-    assert "Quality" in page.text_content("#cal-quality")
+    card = page.text_content("#cal-card") or ""
+    assert card.lower().count("quality") == 1, f"one quality score: {card!r}"
+    assert page.is_enabled("#cal-start") and page.text_content("#cal-start") == "Recalibrate"
     first = page.text_content("#tilt"), page.text_content("#ext-left")
     page.wait_for_timeout(800)
     second = page.text_content("#tilt"), page.text_content("#ext-left")
     assert first != second, "live values should move with the simulator"
     assert page.text_content("#sensor-rows").count("connected") == 3
 
-    # A scripted hold: the simulated subject extends the left hip to 15-20 deg for 2-3 s.
-    page.select_option("#hold-side", "left")
-    page.fill("#hold-target", "17")
-    page.fill("#hold-band", "4")
-    page.fill("#hold-secs", "1.5")
-    page.click("#hold-start")
-    page.wait_for_function(
-        "document.getElementById('hold-indicator').dataset.state === 'in band'", timeout=30000
+    # Every number has its unit; the sub-label says what it is and explains itself.
+    for sel in ("#ext-left", "#ext-right", "#tilt"):
+        assert (page.text_content(sel) or "").endswith("°"), sel
+    for side, letter in (("left", "L"), ("right", "R")):
+        label = page.text_content(f"#ext-{side}-label")
+        assert label in (f"Hip extension {letter}", f"Hip flexion {letter}"), label
+        sub = page.text_content(f"#incl-{side}") or ""
+        assert sub.startswith("apparent (thigh)") and sub.endswith("°"), sub
+        assert "pelvic tilt" in (page.get_attribute(f"#incl-{side}", "title") or "")
+    # A flexed hip reads as flexion, never as a negative extension (one synchronous render).
+    shown = page.evaluate(
+        """() => {
+        const c = {hip_flexion_left_deg: [12.34], hip_flexion_right_deg: [-7.0],
+                   pelvic_tilt_deg: [1.0], thigh_inclination_left_deg: [11.3],
+                   thigh_inclination_right_deg: [-8.0], pelvic_obliquity_deg: [0.2]};
+        handle({type: 'frames', t: [state.time + 0.001], c});
+        renderNumbers();
+        return ['ext-left-label', 'ext-left', 'incl-left', 'ext-right-label', 'ext-right',
+                'incl-right', 'tilt'].map((id) => document.getElementById(id).textContent);
+    }"""
     )
-    page.wait_for_function(
-        "document.getElementById('hold-indicator').dataset.state === 'complete'", timeout=30000
+    assert shown == [
+        "Hip flexion L",
+        "12.3°",
+        "apparent (thigh) flexion 11.3°",
+        "Hip extension R",
+        "7.0°",
+        "apparent (thigh) 8.0°",
+        "1.0°",
+    ], shown
+
+    # Results read with their numbers, not bare event names.
+    page.evaluate(
+        """() => handle({type: 'analysis', kind: 'gap', side: 'left', active_deg: 9.1,
+            passive_deg: 20.0, gap_deg: 10.9, classification: 'motor_control_deficit',
+            interpretation: '...', time_s: 49.0})"""
     )
-    assert float(page.text_content("#hold-time")) >= 1.5
-    assert page.is_hidden("#hold-warning"), "the uncompensated demo keeps the pelvis steady"
-    markers = page.text_content("#marker-list")
-    assert "hold_pails" in markers
+    assert page.text_content("#results li:first-child") == (
+        "49.0 s · gap left: active 9.1°, passive 20.0°, gap 10.9° → motor-control deficit"
+    )
+    # Compensation: the side's number carries the warning with true and apparent extension.
+    page.evaluate(
+        """() => handle({type: 'compensation', active: true, side: 'right', time_s: 50.0,
+            tilt_change_deg: 8.7, true_extension_deg: 10.1, apparent_extension_deg: 18.8})"""
+    )
+    assert page.is_visible("#comp-right") and page.is_hidden("#comp-left")
+    assert page.text_content("#comp-right") == (
+        "Pelvis tilting +8.7°: true hip extension 10.1°, apparent 18.8°"
+    )
+    page.evaluate("() => handle({type: 'compensation', active: false, side: 'right'})")
+    assert page.is_hidden("#comp-right")
+    # The old client-side hold timer and ROM are gone: holds come from the server only.
+    assert page.evaluate("typeof holdStep === 'undefined' && typeof romStep === 'undefined'")
+    assert page.is_hidden("#hold-live") and page.text_content("#hold-status") == "idle"
+    assert page.is_hidden("#replay-bar"), "replay controls only for the replay source"
     page.wait_for_timeout(300)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
