@@ -72,6 +72,32 @@ def simulate_demo(
     return _PlainSession(dict(session.samples), list(session.markers))
 
 
+ASSESSMENT_DEMO = "assessment"
+
+
+def simulate_assessment_demo(seed: int = 0) -> tuple[SimulatedSession, Any]:
+    """The default demo: a simulated person for the hip extension assessment, and their
+    timeline (``hipsim.assessment``): calibration routine, active and passive extension on
+    both sides (left: motor-control deficit, right: within norms) and a PAILs/RAILs series
+    whose PAILs hold is missed. The session carries no markers: a scripted clinician
+    (``hipsim.clinician``) drives the assessment through the API, as a person would.
+
+    Raises
+    ------
+    ConfigurationError
+        when the simulator is not installed.
+    """
+    try:
+        from hipsim.assessment import assessment_demo_session
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the simulator (hipsim) is not available ({exc}); install hipsense with its "
+            "simulator or use --source replay FILE"
+        ) from None
+    session, timeline = assessment_demo_session(seed)
+    return _PlainSession(dict(session.samples), []), timeline
+
+
 class SimulatedSource:
     """Play a simulated session's samples in real time, looping.
 
