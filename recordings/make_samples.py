@@ -12,7 +12,11 @@ routine: static pose, knee lifts, hip hinges) it writes
   to the truth (measured on ``active_extension``),
 - ``<scenario>_truth.csv.gz``: the simulator's exact angles at 20 Hz (gzip, deterministic),
 
-and ``demo_session.csv``, a short session in the generic CSV contract (the README's demo input).
+and ``demo_session.csv``, a short session in the generic CSV contract (the README's demo input),
+and ``assessment.hsr``: a whole hip extension assessment (``hipsim.assessment.DEMO_SUBJECT``:
+left motor-control deficit, right within norms, a PAILs/RAILs series with one hold missed)
+whose markers were written by the assessment itself, run on the recording's own replay by the
+scripted clinician, so ``hipsense analyze`` / ``report`` on it give both gaps.
 Same seed, same bytes (apart from the ``created_utc`` field, fixed here too).
 """
 
@@ -80,6 +84,53 @@ def write_session(scenario: str, out_dir: Path) -> Path:
     return path
 
 
+def write_assessment(out_dir: Path) -> Path:
+    """The assessment demo as a recording, marked by the assessment run on its own replay."""
+    from hipsense.recording.replay import replay_recording
+    from hipsim.assessment import assessment_demo_session
+    from hipsim.clinician import drive_in_process
+
+    session, timeline = assessment_demo_session(SEED)
+    metadata = SessionMetadata(
+        subject="sim-assessment",
+        created_utc=CREATED_UTC,
+        source="simulator",
+        sensors=[
+            SensorInfo(role, protocol="simulator", rate_hz=RATE_HZ) for role in session.samples
+        ],
+        extra={"scenario": "assessment", "seed": SEED, "duration_s": session.duration_s},
+    )
+    path = out_dir / "assessment.hsr"
+    markers: list[Marker] = []
+
+    def write() -> None:
+        write_samples_recording(
+            path,
+            metadata,
+            session.samples,
+            sample_dtype="<f2",
+            compress=True,
+            overwrite=True,
+            extra=add_markers,
+        )
+
+    def add_markers(writer: RecordingWriter) -> None:
+        for marker in markers:
+            writer.add_marker(marker)
+
+    write()  # without markers: the angles `analyze` will see are those of this replay
+    angles = replay_recording(path).angles
+    _, markers, errors = drive_in_process(angles, timeline)
+    if errors:
+        raise RuntimeError(f"the scripted assessment was refused: {errors}")
+    write()
+    _gzip_deterministic(
+        lambda p: hipsim.write_truth_csv(session, p, TRUTH_RATE_HZ),
+        out_dir / "assessment_truth.csv.gz",
+    )
+    return path
+
+
 def _gzip_deterministic(write, out: Path) -> None:
     tmp = out.with_suffix("")
     write(tmp)
@@ -101,6 +152,10 @@ def main(out_dir: Path = HERE) -> int:
         size = path.stat().st_size + (out_dir / f"{scenario}_truth.csv.gz").stat().st_size
         total += size
         print(f"{path.name:40s} {size / 1e3:7.0f} kB")
+    path = write_assessment(out_dir)
+    size = path.stat().st_size + (out_dir / "assessment_truth.csv.gz").stat().st_size
+    total += size
+    print(f"{path.name:40s} {size / 1e3:7.0f} kB")
     demo = hipsim.simulate_session(DEMO_SCENARIO, seed=SEED, duration_s=DEMO_DURATION_S)
     hipsim.write_samples_csv(demo, out_dir / "demo_session.csv")
     demo_size = (out_dir / "demo_session.csv").stat().st_size

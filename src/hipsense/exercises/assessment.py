@@ -767,7 +767,7 @@ class Assessment:
                 "passive_deg": None if g.passive_deg is None else round(g.passive_deg, 2),
                 "gap_deg": None if g.gap_deg is None else round(g.gap_deg, 2),
                 "classification": g.classification,
-                "interpretation": interpret(g, self.config),
+                "interpretation": g.interpretation,
             }
         return out
 
@@ -816,39 +816,3 @@ class Assessment:
 
     def message(self, change: str) -> dict[str, Any]:
         return {"type": "assessment", "change": change, "assessment": self.state()}
-
-
-def interpret(gap: GapResult, config: AnalysisConfig) -> str:
-    """The gap in plain sentences, with where its thresholds come from."""
-    lo, gmax = config.passive_normal_min_deg, config.gap_threshold_deg
-    cite = (
-        f"(normal passive hip extension is about {lo:g}-20 deg: Norkin & White; Kendall et "
-        f"al.; a gap counts beyond {gmax:g} deg, above the ~3 deg goniometer-inclinometer "
-        "disagreement, Roach et al. 2013)"
-    )
-    if gap.classification == "incomplete":
-        missing = [
-            n for n, v in (("active", gap.active_deg), ("passive", gap.passive_deg)) if v is None
-        ]
-        return (
-            f"Not measured yet: no counted {' and no counted '.join(missing)} rep for the "
-            f"{gap.side} hip. Run the {' and '.join(missing)} trial with the pelvis steady."
-        )
-    assert gap.active_deg is not None and gap.passive_deg is not None and gap.gap_deg is not None
-    a, p, g = gap.active_deg, gap.passive_deg, gap.gap_deg
-    if gap.classification == "passive_restricted":
-        return (
-            f"Passive extension {p:.1f} deg is below {lo:g} deg: the tissue or the joint limits "
-            f"the range (active {a:.1f} deg). Mobility work (stretching, half-kneeling with a "
-            f"posterior tilt) is the first step {cite}."
-        )
-    if gap.classification == "motor_control_deficit":
-        return (
-            f"Passive extension {p:.1f} deg is normal but active reaches only {a:.1f} deg, a "
-            f"gap of {g:.1f} deg: the range exists but is not controlled. Train end-range "
-            f"strength (PAILs/RAILs, hip CARs); more stretching will not close it {cite}."
-        )
-    return (
-        f"Active {a:.1f} deg and passive {p:.1f} deg, gap {g:.1f} deg: within norms; the "
-        f"person controls the range they have {cite}."
-    )

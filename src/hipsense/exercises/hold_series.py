@@ -262,8 +262,8 @@ class HoldSeries:
     def _tracker_event(self, ev: dict[str, Any]) -> list[dict[str, Any]]:
         kind = ev["kind"]
         if kind == "hold_started":
-            if self.target_deg is None:
-                self.target_deg = float(ev["target_deg"])
+            if self.target_deg is None:  # the exact captured value (the event's is rounded)
+                self.target_deg = self.holds[-1].tracker.target_deg
             return [self.message("target")]
         if kind == "hold_band":
             return [self.message("band")]

@@ -146,7 +146,7 @@ def best_range(results: list[RangeResult], side: str, mode: str) -> float | None
 def classify_gap(
     side: str, active_deg: float | None, passive_deg: float | None, config: AnalysisConfig
 ) -> GapResult:
-    """Passive - active hip extension and its interpretation.
+    """Passive - active hip extension and its interpretation (:func:`interpret_gap`).
 
     - passive below ``passive_normal_min_deg``: the passive range itself is restricted
       (tissue or joint mobility): mobility work first;
@@ -156,37 +156,55 @@ def classify_gap(
     """
     lo, gap_max = config.passive_normal_min_deg, config.gap_threshold_deg
     if active_deg is None or passive_deg is None:
-        missing = [n for n, v in (("active", active_deg), ("passive", passive_deg)) if v is None]
-        return GapResult(
-            side,
-            active_deg,
-            passive_deg,
-            None,
-            "incomplete",
-            f"no valid {' and '.join(missing)} range for the {side} hip: record "
-            f"{' and '.join(missing)} extension with the pelvis steady",
-        )
-    gap = passive_deg - active_deg
-    if passive_deg < lo:
-        cls = "passive_restricted"
-        text = (
-            f"passive extension {passive_deg:.1f} deg is below the normal minimum {lo:g} deg: "
-            "the tissue or joint limits the range (mobility first)"
-        )
-    elif gap > gap_max:
-        cls = "motor_control_deficit"
-        text = (
-            f"passive extension {passive_deg:.1f} deg is normal but active reaches only "
-            f"{active_deg:.1f} deg (gap {gap:.1f} > {gap_max:g} deg): a motor control deficit "
-            "(strength/control at end range)"
-        )
+        gap_deg = None
+        cls = "incomplete"
     else:
-        cls = "within_norms"
-        text = (
-            f"passive {passive_deg:.1f} deg >= {lo:g} deg and gap {gap:.1f} <= {gap_max:g} deg: "
-            "within norms"
+        gap_deg = passive_deg - active_deg
+        if passive_deg < lo:
+            cls = "passive_restricted"
+        elif gap_deg > gap_max:
+            cls = "motor_control_deficit"
+        else:
+            cls = "within_norms"
+    result = GapResult(side, active_deg, passive_deg, gap_deg, cls, "")
+    result.interpretation = interpret_gap(result, config)
+    return result
+
+
+def interpret_gap(gap: GapResult, config: AnalysisConfig) -> str:
+    """The gap in plain sentences, with where its thresholds come from."""
+    lo, gmax = config.passive_normal_min_deg, config.gap_threshold_deg
+    cite = (
+        f"(normal passive hip extension is about {lo:g}-20 deg: Norkin & White; Kendall et "
+        f"al.; a gap counts beyond {gmax:g} deg, above the ~3 deg goniometer-inclinometer "
+        "disagreement, Roach et al. 2013)"
+    )
+    if gap.classification == "incomplete":
+        missing = [
+            n for n, v in (("active", gap.active_deg), ("passive", gap.passive_deg)) if v is None
+        ]
+        return (
+            f"Not measured yet: no counted {' and no counted '.join(missing)} rep for the "
+            f"{gap.side} hip. Run the {' and '.join(missing)} trial with the pelvis steady."
         )
-    return GapResult(side, active_deg, passive_deg, gap, cls, text)
+    assert gap.active_deg is not None and gap.passive_deg is not None and gap.gap_deg is not None
+    a, p, g = gap.active_deg, gap.passive_deg, gap.gap_deg
+    if gap.classification == "passive_restricted":
+        return (
+            f"Passive extension {p:.1f} deg is below {lo:g} deg: the tissue or the joint limits "
+            f"the range (active {a:.1f} deg). Mobility work (stretching, half-kneeling with a "
+            f"posterior tilt) is the first step {cite}."
+        )
+    if gap.classification == "motor_control_deficit":
+        return (
+            f"Passive extension {p:.1f} deg is normal but active reaches only {a:.1f} deg, a "
+            f"gap of {g:.1f} deg: the range exists but is not controlled. Train end-range "
+            f"strength (PAILs/RAILs, hip CARs); more stretching will not close it {cite}."
+        )
+    return (
+        f"Active {a:.1f} deg and passive {p:.1f} deg, gap {g:.1f} deg: within norms; the "
+        f"person controls the range they have {cite}."
+    )
 
 
 def gaps(results: list[RangeResult], config: AnalysisConfig | None = None) -> list[GapResult]:
