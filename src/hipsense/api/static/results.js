@@ -3,7 +3,8 @@
 "use strict";
 
 const EXERCISE_WORDS = {
-  active_extension: "active extension", passive_extension: "passive extension",
+  active_extension: "active extension", active_extension_prone: "active extension, prone",
+  passive_extension: "passive extension",
   hold_passive: "passive hold", hold_pails: "PAILs", hold_rails: "RAILs", cars: "CARs",
   thomas: "Thomas test", bridge: "bridge", reverse_walk: "reverse walking", walking: "walking", sitting: "sitting",
 };
@@ -15,12 +16,14 @@ const TRANSIENT = new Set(["hold_started", "hold_band", "hold_compensation", "ho
 
 function describeResult(m) {
   switch (m.kind) {
-    case "rom":
+    case "rom": {
+      const what = `range${sideWords(m.side)} (${exerciseWords(m.exercise)}${String(m.exercise).includes(m.mode) ? "" : `, ${m.mode}`})`;
       return m.valid
-        ? `range${sideWords(m.side)}, ${m.mode} (${exerciseWords(m.exercise)}): ${deg(m.extension_deg)}, apparent (thigh) ${deg(m.apparent_extension_deg)}`
+        ? `${what}: ${deg(m.extension_deg)}, apparent (thigh) ${deg(m.apparent_extension_deg)}`
           + (m.compensation_s ? `, pelvis compensating ${secs(m.compensation_s)}` : "")
-        : `range${sideWords(m.side)}, ${m.mode} (${exerciseWords(m.exercise)}): not valid${m.note ? `: ${m.note}` : ""}`
+        : `${what}: not valid${m.note ? `: ${m.note}` : ""}`
           + (isNum(m.apparent_extension_deg) ? ` (apparent ${deg(m.apparent_extension_deg)})` : "");
+    }
     case "gap":
       return `gap${sideWords(m.side)}: active ${deg(m.active_deg)}, passive ${deg(m.passive_deg)}`
         + (isNum(m.gap_deg) ? `, gap ${deg(m.gap_deg)}` : "")
