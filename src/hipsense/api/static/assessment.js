@@ -149,7 +149,7 @@ function renderAssessmentCompensation() {
   const trial = state.assessment && state.assessment.state === "running" ? currentTrial(state.assessment) : null;
   const c = trial ? state.compensation[trial.side] : null;
   $("as-comp").hidden = !c;
-  $("as-comp").textContent = c ? `${compensationText(c)}. The low back is doing the work: this rep will not count.` : "";
+  $("as-comp").textContent = c ? `${compensationText(c)}: the low back is doing part of the movement.` : "";
   $("as-big").classList.toggle("compensating", Boolean(c));
 }
 
@@ -168,7 +168,8 @@ function renderResults() {
     if (!show) continue;
     any = true;
     const field = (name) => box.querySelector(`[data-field="${name}"]`);
-    for (const name of ["active_deg", "passive_deg", "gap_deg"]) field(name).textContent = deg(r ? r[name] : null);
+    for (const name of ["active_deg", "passive_deg", "gap_deg", "active_prone_deg"]) field(name).textContent = deg(r ? r[name] : null);
+    box.querySelector(".prone").hidden = !(a.options && a.options.include_prone) && !(r && isNum(r.active_prone_deg));
     const cls = field("classification");
     cls.textContent = r ? CLASSIFICATION_WORDS[r.classification] || words(r.classification) : "";
     cls.className = `classification ${r ? r.classification : ""}`;
@@ -177,6 +178,7 @@ function renderResults() {
     renderRepTables(box.querySelector(".rep-tables"), trials.filter((t) => t.side === side));
   }
   $("res-empty").hidden = any;
+  $("results-card").hidden = !a || a.state === "idle";
   const cmp = a && a.comparison;
   $("res-comparison").hidden = !cmp;
   if (cmp) {
