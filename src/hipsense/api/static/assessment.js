@@ -16,7 +16,7 @@ const CLASSIFICATION_WORDS = {
   passive_restricted: "Passive restriction",
   incomplete: "Incomplete",
 };
-const ASSESSMENT_STATE_WORDS = { idle: "none yet", running: "running", finished: "finished", aborted: "aborted" };
+const ASSESSMENT_STATE_WORDS = { idle: "none yet", running: "running", finished: "finished", aborted: "aborted", recorded: "from the recording" };
 const METHOD_WORDS = { half_kneeling: "half-kneeling lunge", thomas: "Thomas test", partner: "partner-assisted" };
 
 const currentTrial = (a) => (a && a.trials ? a.trials[a.current] || null : null);
