@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 import hipsim
+from hipsense.body.calibration import Calibration
 from hipsense.recording.convert import write_samples_recording
 from hipsense.recording.format import SensorInfo, SessionMetadata
 from hipsense.recording.writer import RecordingWriter
@@ -115,12 +116,19 @@ def write_assessment(out_dir: Path) -> Path:
         )
 
     def add_markers(writer: RecordingWriter) -> None:
+        if calibration:
+            writer.set_calibration(calibration[0])
         for marker in markers:
             writer.add_marker(marker)
 
-    write()  # without markers: the angles `analyze` will see are those of this replay
-    angles = replay_recording(path).angles
-    _, markers, errors = drive_in_process(angles, timeline)
+    # First without markers: the calibration found in the recording's own samples (float16)
+    # is then written at its start, as the service records the calibration in use, so a
+    # replay in the service and `analyze` use the same one.
+    calibration: list[Calibration] = []
+    write()
+    replay = replay_recording(path)
+    calibration.append(replay.calibration)
+    _, markers, errors = drive_in_process(replay.angles, timeline)
     if errors:
         raise RuntimeError(f"the scripted assessment was refused: {errors}")
     write()

@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from scipy.signal import lfilter
@@ -80,6 +80,15 @@ class Analyzer(Protocol):
 
     def finish(self) -> list[dict[str, Any]]:
         """Events at the end of the stream (what was still under way, as it stands)."""
+        ...
+
+
+@runtime_checkable
+class SensorListener(Protocol):
+    """An analyzer that also hears the sensor events (connected, disconnected, gap...)."""
+
+    def sensor_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Messages caused by a ``{"type": "sensor", "role", "kind", ...}`` event."""
         ...
 
 
@@ -639,6 +648,7 @@ class LiveSession:
         self.running = False
         self.source_error: str | None = None
         self._source_state = "running"
+        self._auto_calibration_started = False
         self.started_wall = time.time()
         self._task: asyncio.Task[None] | None = None
         self._latest: dict[str, float] = {}
@@ -761,6 +771,12 @@ class LiveSession:
         self.events.append(message)
         self._broadcast(message)
         self._record("event", message)
+        if type_ == "sensor":
+            # Analyzers that judge a trial need to know a sensor dropped out.
+            for analyzer in self.analyzers:
+                if isinstance(analyzer, SensorListener):
+                    for event in analyzer.sensor_event(message):
+                        self._analysis_event(event)
         return message
 
     # --- input ---------------------------------------------------------------------------
@@ -797,6 +813,8 @@ class LiveSession:
                 self._record("raw", item)
             elif isinstance(item, Marker):
                 self.add_marker(item)
+            elif isinstance(item, Calibration):
+                self.use_calibration(item)
         if not blocks:
             return
         for block in blocks:
@@ -804,7 +822,10 @@ class LiveSession:
             self._record("samples", block)
         self.time_s = max(self.time_s, float(max(b.time_s[-1] for b in blocks)))
         idle = self.calibration_guide.step == "idle"
-        if self.auto_calibrate and idle and self.pipeline.calibration_ is None:
+        # Once: after a cancel the user starts the calibration (it would restart at once).
+        auto = self.auto_calibrate and not self._auto_calibration_started
+        if auto and idle and self.pipeline.calibration_ is None:
+            self._auto_calibration_started = True
             self.start_calibration()
         angles = self.pipeline.process(blocks)
         if self._cal_pipeline is not None and self._cal_pipeline is not self.pipeline:
@@ -859,7 +880,11 @@ class LiveSession:
                     "role": block.role,
                     "kind": "gap",
                     "message": f"{block.role}: about {missing} samples missing at {times[i]:.2f} s",
-                    "detail": {"missing_samples": int(missing), "at_s": float(times[i])},
+                    "detail": {
+                        "missing_samples": int(missing),
+                        "missing_s": round(float(times[i + 1] - times[i]) - period, 4),
+                        "at_s": float(times[i]),
+                    },
                 },
             )
         dev.samples += len(block)
@@ -879,6 +904,19 @@ class LiveSession:
             self.pipeline = self._cal_pipeline  # nothing to keep showing meanwhile
         self.calibration_guide.start(self.time_s if self.time_s > 0 else None)
         return self._calibration_event()
+
+    def use_calibration(self, calibration: Calibration) -> None:
+        """Use a known calibration from now on (a replayed recording's own): a guided
+        calibration under way is dropped, frames waiting for a calibration are published."""
+        self._cal_pipeline = None
+        first = self.pipeline.calibration_ is None
+        self.pipeline.set_calibration(calibration)
+        self.calibration_guide.succeed(calibration)
+        self._calibration_event()
+        if first:
+            flushed = self.pipeline.flush()
+            if len(flushed):
+                self._publish_angles(flushed, time.time_ns())
 
     def cancel_calibration(self) -> dict[str, Any]:
         """Abandon the guided calibration (a previous calibration stays in use)."""

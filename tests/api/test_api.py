@@ -65,20 +65,11 @@ def test_script_markers_arrive(client: TestClient) -> None:
     assert {"static", "knee_lift_left"} <= labels
 
 
-def test_protocol_start_stop_emits_markers(client: TestClient) -> None:
-    r = client.post(
-        "/api/protocols", json={"kind": "pails", "side": "right", "hold_s": 5, "target_deg": 12}
-    )
-    assert r.status_code == 201, r.text
-    pid = r.json()["id"]
-    assert client.post("/api/protocols", json={"kind": "rom", "side": "left"}).status_code == 409
-    stopped = client.post(f"/api/protocols/{pid}/stop").json()
-    assert stopped["status"] == "stopped" and stopped["end_s"] is not None
-    hold_markers = [m for m in client.get("/api/markers").json() if m["exercise"] == "hold_pails"]
-    assert hold_markers and hold_markers[-1]["end_s"] is not None
+def test_results_list_the_analyzers(client: TestClient) -> None:
     results = client.get("/api/results").json()
-    assert results["analyzers"] == ["ExerciseAnalyzer"]
+    assert results["analyzers"] == ["ClinicProtocols", "ExerciseAnalyzer"]
     assert set(results) == {"analyzers", "rom", "holds", "events"}
+    assert client.post("/api/protocols", json={"kind": "pails"}).status_code == 404
 
 
 def test_session_record_list_get_report_delete(client: TestClient) -> None:
@@ -110,12 +101,12 @@ def test_errors_are_json(client: TestClient) -> None:
         client.post(
             "/api/markers", content=b"{not json", headers={"content-type": "application/json"}
         ),
-        client.post("/api/protocols", json={"kind": "yoga", "side": "left"}),
+        client.post("/api/holds", json={"side": "left", "phases": ["yoga"]}),
         client.get("/api/sessions/none-such"),
         client.post("/api/sessions/stop"),
         client.delete("/api/health"),
-        client.post("/api/protocols/99/stop"),
-        client.post("/api/protocols/abc/stop"),
+        client.post("/api/holds/stop"),
+        client.post("/api/assessment/abc"),
     ]
     for r in cases:
         assert 400 <= r.status_code < 500, (r.request.url, r.status_code)

@@ -75,6 +75,7 @@ def test_bad_requests_get_clear_errors_and_change_nothing(client: Any) -> None:
     assert series.status_code == 201
     assert series.json()["protocol"]["target_deg"] == 12.0
     assert client.post("/api/holds", json={"side": "left"}).status_code == 409
+    wait_for(client, "/api/holds", lambda b: b["time_s"] > b["holds"][0]["start_s"] + 0.5)
     stopped = client.post("/api/holds/stop")
     assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
     assert client.post("/api/holds/stop").status_code == 409
@@ -142,3 +143,41 @@ def test_a_whole_assessment_through_the_api_matches_the_truth(tmp_path: Path) ->
         assert off["time_in_band_s"] == pytest.approx(live_hold["time_in_band_s"], abs=0.05)
         assert off["target_deg"] == pytest.approx(live_hold["target_deg"], abs=0.05)
     assert offline["hold_summary"]["holds_expected"] == 3
+
+
+def test_a_replayed_assessment_shows_the_recorded_numbers(tmp_path: Path, client_for: Any) -> None:
+    from hipsense.api.serve import ReplayLiveSource
+    from hipsense.recording.replay import ReplaySource
+
+    path = Path(__file__).resolve().parents[2] / "recordings" / "assessment.hsr"
+    replay = replay_recording(path)
+    offline = analyze_session(replay.angles, list(replay.markers)).to_dict()
+    app = create_app(
+        ServiceSettings(data_dir=tmp_path),
+        lambda: ReplayLiveSource(ReplaySource(path, speed=40.0)),
+        auto_calibrate=True,
+    )
+    with client_for(app) as client:
+        state = wait_for(
+            client,
+            "/api/assessment",
+            lambda b: b["state"] == "recorded" and len(b["sides"]) == 2,
+            timeout_s=60.0,
+        )
+    assert [t["id"] for t in state["trials"]] == [
+        "active_standing_left",
+        "passive_left",
+        "active_standing_right",
+        "passive_right",
+    ]
+    flagged = [r for r in state["trials"][0]["reps"] if not r["counted"]]
+    assert len(flagged) == 1 and "pelvis tilted" in flagged[0]["reason"]
+    for g in offline["gaps"]:
+        shown = state["sides"][g["side"]]
+        assert shown["classification"] == g["classification"]
+        assert shown["active_deg"] == pytest.approx(g["active_deg"], abs=1e-3)
+        assert shown["passive_deg"] == pytest.approx(g["passive_deg"], abs=1e-3)
+    assert {g["classification"] for g in offline["gaps"]} == {
+        "motor_control_deficit",
+        "within_norms",
+    }

@@ -37,9 +37,9 @@ def record(client: TestClient, name: str, seconds: float = 1.2) -> dict[str, Any
     r = client.post("/api/sessions", json={"name": name, "note": "left hip", "subject": "P07"})
     assert r.status_code == 201, r.text
     client.post("/api/markers", json={"exercise": "note", "text": "user marker"})
-    pid = client.post("/api/protocols", json={"kind": "pails", "side": "left"}).json()["id"]
+    assert client.post("/api/holds", json={"side": "left", "phases": ["pails"]}).status_code == 201
     time.sleep(seconds)
-    client.post(f"/api/protocols/{pid}/stop")
+    client.post("/api/holds/stop")
     r = client.post("/api/sessions/stop")
     assert r.status_code == 200, r.text
     return r.json()
@@ -76,7 +76,7 @@ def test_recorded_session_is_one_complete_hsr_file(client: TestClient, tmp_path:
     assert summary["frames"] == stopped["frames"] > 300
     assert summary["calibration_quality"] > 60
     assert "hip_flexion_left_deg" in summary["angle_ranges_deg"]
-    assert summary["protocols"][0]["kind"] == "pails"
+    assert summary["protocols"][0]["kind"] == "hold series"
 
     with SessionIndex(tmp_path) as index:
         row = index.get("rec-1")
@@ -87,7 +87,7 @@ def test_recorded_session_is_one_complete_hsr_file(client: TestClient, tmp_path:
     assert [(s["name"], s["recording"], s["source"]) for s in sessions] == [("rec-1", False, "sim")]
     detail = client.get("/api/sessions/rec-1").json()
     assert detail["damage"] == f"{damage.records_ok} intact records"
-    assert detail["protocols"][0]["kind"] == "pails"
+    assert detail["protocols"][0]["phases"] == ["pails"]
     recordings = client.get("/api/recordings").json()
     assert [(r["name"], r["file"], r["size_bytes"]) for r in recordings] == [
         ("rec-1", "rec-1.hsr", path.stat().st_size)

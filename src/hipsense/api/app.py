@@ -83,6 +83,7 @@ def create_app(
                         live.add_marker,
                         lambda: live.time_s,
                         lambda: live.pipeline.calibration_ is not None,
+                        history=lambda: (list(live.markers), list(live.results)),
                     )
                 )
                 analyzer = ExerciseAnalyzer(

@@ -49,7 +49,7 @@ class AssessmentState(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     id: int | None
-    state: Literal["idle", "running", "finished", "aborted"]
+    state: Literal["idle", "running", "finished", "aborted", "recorded"]
     time_s: float
     current: int | None
     allowed: list[str]
@@ -111,6 +111,12 @@ def _broadcast(service: Service, messages: list[dict[str, Any]]) -> None:
         service.live.broadcast_event(str(m["type"]), {k: v for k, v in m.items() if k != "type"})
 
 
+def _keep_protocol(service: Service, protocol: dict[str, Any]) -> None:
+    """A session being recorded lists the protocols run in it (its summary and report)."""
+    if service.store.active is not None:
+        service.store.active.add_protocol({**protocol, "start_s": round(service.live.time_s, 3)})
+
+
 @router.get("/assessment", response_model=AssessmentState)
 async def assessment(service: ServiceDep) -> dict[str, Any]:
     """The current (or last) assessment: trials, reps and per side active, passive, gap."""
@@ -126,6 +132,7 @@ async def start_assessment(body: AssessmentStart, service: ServiceDep) -> dict[s
         _broadcast(service, clinic.start_assessment(options))
     except AssessmentError as exc:
         raise ApiError(409, str(exc)) from None
+    _keep_protocol(service, {"kind": "hip extension assessment", **options.to_dict()})
     return clinic.assessment_state()
 
 
@@ -170,6 +177,7 @@ async def start_holds(body: HoldSeriesStart, service: ServiceDep) -> dict[str, A
         _broadcast(service, clinic.start_series(spec))
     except AssessmentError as exc:
         raise ApiError(409, str(exc)) from None
+    _keep_protocol(service, {"kind": "hold series", **spec.to_dict()})
     return clinic.series_state()
 
 

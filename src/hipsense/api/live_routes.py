@@ -1,5 +1,5 @@
-"""Routes about the live stream: health, devices, calibration, markers, protocols, results,
-replay control and the ``/ws/live`` WebSocket."""
+"""Routes about the live stream: health, devices, calibration, markers, results, replay
+control and the ``/ws/live`` WebSocket (the assessment and hold series: ``assessment_routes``)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ from hipsense.api.schemas import (
     Health,
     MarkerIn,
     MarkerOut,
-    ProtocolOut,
-    ProtocolStart,
     ReplaySeek,
+    ReplayStatus,
     Results,
 )
 from hipsense.api.service import Service, get_service, get_ws_service
@@ -48,6 +47,7 @@ async def health(service: ServiceDep) -> dict[str, Any]:
         "status": "ok" if stats["running"] and not stats["source_error"] else "degraded",
         "version": __version__,
         "source": stats["source"],
+        "source_state": stats["source_state"],
         "running": stats["running"],
         "source_error": stats["source_error"],
         "calibrated": stats["calibrated"],
@@ -120,6 +120,13 @@ async def calibration_start(service: ServiceDep) -> dict[str, Any]:
     """Start the guided calibration: stand still 3 s, three knee lifts per leg, two hinges."""
     if not service.live.running:
         raise ApiError(409, "the source is not delivering data; check /api/health")
+    guide = service.live.calibration_guide
+    if guide.active:
+        raise ApiError(
+            409,
+            f"a calibration is already running (step {guide.step}: {guide.message}); cancel it "
+            "first (POST /api/calibration/cancel) to start again",
+        )
     service.live.start_calibration()
     return service.live.calibration_guide.status()
 
@@ -151,64 +158,7 @@ async def add_marker(body: MarkerIn, service: ServiceDep) -> dict[str, Any]:
     return marker_dict(marker)
 
 
-# --- exercise protocols and results ----------------------------------------------------------
-
-
-def _protocol_marker_name(p: ProtocolStart) -> str:
-    return f"hold_{p.kind}" if p.kind in ("pails", "rails") else f"rom_{p.movement}"
-
-
-@router.get("/protocols", response_model=list[ProtocolOut], tags=["exercises"])
-async def protocols(service: ServiceDep) -> list[dict[str, Any]]:
-    """Protocols started in this service run."""
-    return [{k: v for k, v in p.items() if k != "_marker"} for p in service.protocols]
-
-
-@router.post("/protocols", response_model=ProtocolOut, status_code=201, tags=["exercises"])
-async def start_protocol(body: ProtocolStart, service: ServiceDep) -> dict[str, Any]:
-    """Start a PAILs/RAILs hold protocol or a ROM test; emits an open marker."""
-    running = [p for p in service.protocols if p["status"] == "running"]
-    if running:
-        raise ApiError(
-            409,
-            f"protocol {running[0]['id']} is still running; stop it first "
-            f"(POST /api/protocols/{running[0]['id']}/stop)",
-        )
-    text = (
-        f"{body.kind} {body.movement} {body.side}: target {body.target_deg:g}±{body.band_deg:g} deg"
-        f", {body.reps}x{body.hold_s:g} s"
-    )
-    marker = Marker(service.live.time_s, None, _protocol_marker_name(body), body.side, text)
-    record: dict[str, Any] = {
-        **body.model_dump(),
-        "id": len(service.protocols) + 1,
-        "start_s": round(marker.start_s, 3),
-        "end_s": None,
-        "status": "running",
-        "_marker": marker,
-    }
-    service.protocols.append(record)
-    service.live.add_marker(marker)
-    if service.store.active is not None:
-        service.store.active.add_protocol({k: v for k, v in record.items() if k != "_marker"})
-    return {k: v for k, v in record.items() if k != "_marker"}
-
-
-@router.post("/protocols/{protocol_id}/stop", response_model=ProtocolOut, tags=["exercises"])
-async def stop_protocol(
-    protocol_id: Annotated[int, Path(ge=1, le=1_000_000)], service: ServiceDep
-) -> dict[str, Any]:
-    """Close a running protocol; its marker gets an end time."""
-    if protocol_id > len(service.protocols):
-        raise ApiError(404, f"no protocol {protocol_id}; GET /api/protocols lists them")
-    record = service.protocols[protocol_id - 1]
-    if record["status"] == "running":
-        marker: Marker = record["_marker"]
-        marker.end_s = max(service.live.time_s, marker.start_s)
-        record["end_s"] = round(marker.end_s, 3)
-        record["status"] = "stopped"
-        service.live.add_marker(marker)
-    return {k: v for k, v in record.items() if k != "_marker"}
+# --- results ---------------------------------------------------------------------------------
 
 
 @router.get("/results", response_model=Results, tags=["exercises"])
@@ -226,25 +176,83 @@ async def results(service: ServiceDep) -> dict[str, Any]:
 # --- replay control --------------------------------------------------------------------------
 
 
+def _check_replay_playing(service: Service, what: str) -> None:
+    """409 once the replay has ended (or failed): only a restart plays it again."""
+    state = service.live.source_state
+    if getattr(service.live.source, "replay", None) is None or state not in ("ended", "failed"):
+        return
+    why = "has ended" if state == "ended" else f"failed ({service.live.source_error})"
+    raise ApiError(
+        409,
+        f"{what} is not possible: the replay {why}; play it again from the start with "
+        "POST /api/replay/restart",
+    )
+
+
+def _announce_source_state(service: Service) -> None:
+    """Tell every client the source's new state (``{"type": "source", "source_state": ...}``)."""
+    service.live.broadcast_event("source", {"source_state": service.live.source_state})
+
+
 @router.post("/replay/pause", response_model=Ack, tags=["recordings"])
 async def replay_pause(service: ServiceDep) -> Ack:
-    """Pause a replay."""
+    """Pause a replay (409 once it has ended: restart it)."""
+    _check_replay_playing(service, "pausing")
     await _source_call(service, "pause", "pausing")
+    _announce_source_state(service)
     return Ack(message="paused")
 
 
 @router.post("/replay/resume", response_model=Ack, tags=["recordings"])
 async def replay_resume(service: ServiceDep) -> Ack:
-    """Resume a paused replay."""
+    """Resume a paused replay (409 once it has ended: restart it)."""
+    _check_replay_playing(service, "resuming")
     await _source_call(service, "resume", "resuming")
+    _announce_source_state(service)
     return Ack(message="resumed")
 
 
 @router.post("/replay/seek", response_model=Ack, tags=["recordings"])
 async def replay_seek(body: ReplaySeek, service: ServiceDep) -> Ack:
-    """Jump a replay to ``time_s``."""
+    """Jump a replay to ``time_s`` (409 once it has ended: restart it)."""
+    _check_replay_playing(service, "seeking")
     await _source_call(service, "seek", "seeking", body.time_s)
     return Ack(message=f"seeking to {body.time_s:g} s")
+
+
+@router.post("/replay/restart", response_model=ReplayStatus, tags=["recordings"])
+async def replay_restart(service: ServiceDep) -> dict[str, Any]:
+    """Play the replay again from time 0 (also after it ended), in a fresh live session.
+
+    The recording is read again at the same speed and calibrates again from its own
+    calibration routine; WebSocket clients are closed and reconnect to the new session.
+    409 when the service is not replaying or a session is recording.
+    """
+    restarted = getattr(service.live.source, "restarted", None)
+    if restarted is None:
+        raise ApiError(
+            409,
+            f"restarting is only possible while replaying a recording; the "
+            f"{service.live.source_name!r} source is live (POST /api/replay plays a recording)",
+        )
+    if service.store.active is not None:
+        raise ApiError(
+            409,
+            f"session {service.store.active.name!r} is recording; stop it before restarting "
+            "the replay",
+        )
+    if service.make_live is None:
+        raise ApiError(409, "this service cannot change its source")
+    try:
+        source = await asyncio.to_thread(restarted)
+    except OSError as exc:
+        raise ApiError(
+            409, f"the recording cannot be read again ({exc.strerror or exc}); is it still there?"
+        ) from None
+    await service.switch_source(source, service.live.auto_calibrate, service.replaying)
+    from hipsense.api.file_routes import replay_status  # file_routes imports this module
+
+    return await replay_status(service)
 
 
 # --- WebSocket -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Side = Literal["left", "right"]
+SourceState = Literal["running", "paused", "ended", "failed"]
 
 
 class ErrorResponse(BaseModel):
@@ -22,6 +23,11 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
     source: str
+    source_state: SourceState = Field(
+        description="running; paused (a paused replay); ended (the source, e.g. a replay, "
+        "finished: its sensors show disconnected; POST /api/replay/restart plays a replay "
+        "again); failed (see source_error)"
+    )
     running: bool
     source_error: str | None
     calibrated: bool
@@ -134,35 +140,6 @@ class SessionDetail(SessionSummary):
     software_version: str
     damage: str
     export_urls: dict[str, str]
-
-
-class ProtocolStart(BaseModel):
-    """An exercise protocol or ROM test to run now.
-
-    ``kind``: ``pails`` / ``rails`` (progressive/regressive angular isometric loading holds),
-    ``rom`` (range-of-motion test). ``target_deg`` is the hip angle to hold (extension shown
-    positive); ``band_deg`` the half-width of the accepted band.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["pails", "rails", "rom"]
-    side: Side
-    movement: Literal["extension", "flexion"] = "extension"
-    hold_s: float = Field(10.0, gt=0, le=600)
-    reps: int = Field(3, ge=1, le=50)
-    rest_s: float = Field(10.0, ge=0, le=600)
-    target_deg: float = Field(15.0, ge=-60, le=150)
-    band_deg: float = Field(5.0, gt=0, le=45)
-    intensity_pct: float = Field(50.0, ge=0, le=100)
-
-
-class ProtocolOut(ProtocolStart):
-    """A stored protocol request."""
-
-    id: int
-    start_s: float
-    end_s: float | None
-    status: Literal["running", "stopped"]
 
 
 class Results(BaseModel):

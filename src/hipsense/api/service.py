@@ -1,11 +1,10 @@
-"""What the routes share: settings, the live session, the session store, protocol requests."""
+"""What the routes share: settings, the live session, the session store."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import Request, WebSocket
 
@@ -50,7 +49,6 @@ class Service:
     store: SessionStore
     make_live: Callable[[LiveSource, bool], LiveSession] | None = None
     default_source: tuple[Callable[[], LiveSource], bool] | None = None
-    protocols: list[dict[str, Any]] = field(default_factory=list)
     recording_feed: RecorderFeed | None = None
     replaying: str | None = None
 
@@ -62,7 +60,6 @@ class Service:
             raise RuntimeError("this service cannot change its source")
         await self.live.stop()
         self.live = self.make_live(source, auto_calibrate)
-        self.protocols.clear()
         self.replaying = replaying
         await self.live.start()
 

@@ -516,6 +516,18 @@ class Assessment:
                 )
             )
 
+    def sensor_problem(self, role: str, message: str) -> list[dict[str, Any]]:
+        """A sensor dropped out: the trial under way is rejected when it needs that sensor."""
+        trial = self.trial
+        if trial is None or trial.state not in ("waiting_still", "capturing"):
+            return []
+        if role and role not in ("pelvis", f"thigh_{trial.side}"):
+            return []
+        what = message or f"the {role or 'a'} sensor dropped out"
+        return self._reject(
+            trial, f"{what}: the trial cannot be judged; check the sensor, then press Redo"
+        )
+
     def _reject(self, trial: Trial, reason: str) -> list[dict[str, Any]]:
         trial.state = "rejected"
         trial.message = reason
@@ -566,23 +578,7 @@ class Assessment:
         """Left minus right, when both sides have values."""
         if len(self.options.sides) < 2:
             return None
-        (al, pl), (ar, pr) = self._side_values("left"), self._side_values("right")
-        active = None if al is None or ar is None else al - ar
-        passive = None if pl is None or pr is None else pl - pr
-        parts = []
-        for name, diff in (("active", active), ("passive", passive)):
-            if diff is None:
-                continue
-            if abs(diff) < 2.0:
-                parts.append(f"{name} extension is about equal on both sides")
-            else:
-                more = "left" if diff > 0 else "right"
-                parts.append(f"{name} extension is {abs(diff):.1f} deg greater on the {more}")
-        return {
-            "active_diff_deg": None if active is None else round(active, 2),
-            "passive_diff_deg": None if passive is None else round(passive, 2),
-            "text": "; ".join(parts) + ("." if parts else ""),
-        }
+        return compare_sides(self._side_values("left"), self._side_values("right"))
 
     def state(self) -> dict[str, Any]:
         """Everything a client shows (JSON-ready)."""
@@ -607,3 +603,31 @@ class Assessment:
 
     def message(self, change: str) -> dict[str, Any]:
         return {"type": "assessment", "change": change, "assessment": self.state()}
+
+
+# Left and right differ by more than this before the page says so: a difference of two ranges
+# carries about 0.7 deg of measurement error (two ~0.5 deg errors), 2 deg is three times that.
+SAME_DEG = 2.0
+
+
+def compare_sides(
+    left: tuple[float | None, float | None], right: tuple[float | None, float | None]
+) -> dict[str, Any]:
+    """Left minus right of ``(active, passive)`` per side, in numbers and words."""
+    (al, pl), (ar, pr) = left, right
+    active = None if al is None or ar is None else al - ar
+    passive = None if pl is None or pr is None else pl - pr
+    parts = []
+    for name, diff in (("active", active), ("passive", passive)):
+        if diff is None:
+            continue
+        if abs(diff) < SAME_DEG:
+            parts.append(f"{name} extension is about equal on both sides")
+        else:
+            more = "left" if diff > 0 else "right"
+            parts.append(f"{name} extension is {abs(diff):.1f} deg greater on the {more}")
+    return {
+        "active_diff_deg": None if active is None else round(active, 2),
+        "passive_diff_deg": None if passive is None else round(passive, 2),
+        "text": "; ".join(parts) + ("." if parts else ""),
+    }

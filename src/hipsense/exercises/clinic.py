@@ -11,10 +11,17 @@ client, so every screen shows the same state. Markers of finished trials and hol
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
-from hipsense.exercises.assessment import Assessment, AssessmentError, AssessmentOptions
+from hipsense.exercises.assessment import (
+    Assessment,
+    AssessmentError,
+    AssessmentOptions,
+    compare_sides,
+)
+from hipsense.exercises.assessment_protocol import MAX_FRAME_GAP_S
 from hipsense.exercises.compensation import CompensationMonitor
 from hipsense.exercises.hold_series import HoldSeries, HoldSeriesSpec
 from hipsense.exercises.protocols import AnalysisConfig
@@ -30,6 +37,9 @@ class ClinicProtocols:
     now : the session time (s) an action happens at (``lambda: live.time_s``).
     calibrated : whether angles flow (``lambda: live.pipeline.calibration_ is not None``).
     config : analysis thresholds.
+    history : the session's markers and analysis results so far (``lambda: (list(
+        live.markers), list(live.results))``): a replayed recording's assessment is shown
+        from them.
     """
 
     def __init__(
@@ -38,8 +48,10 @@ class ClinicProtocols:
         now: Callable[[], float],
         calibrated: Callable[[], bool],
         config: AnalysisConfig | None = None,
+        history: Callable[[], tuple[list[Marker], list[dict[str, Any]]]] | None = None,
     ) -> None:
         self.config = config or AnalysisConfig()
+        self.history = history
         self.mark = mark
         self.now = now
         self.calibrated = calibrated
@@ -58,6 +70,21 @@ class ClinicProtocols:
         if self.series is not None:
             out.extend(self.series.process(angles))
         return out
+
+    def sensor_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """A sensor of the trial dropped out (disconnected, or a gap longer than the trial
+        tolerates): the trial under way is rejected with the reason."""
+        a = self.assessment
+        if a is None:
+            return []
+        kind, role = event.get("kind"), str(event.get("role", ""))
+        detail = event.get("detail") or {}
+        if kind == "gap":
+            if float(detail.get("missing_s", 0.0)) <= MAX_FRAME_GAP_S:
+                return []
+        elif kind not in ("disconnected", "source_failed"):
+            return []
+        return a.sensor_problem(role, str(event.get("message", "")))
 
     def finish(self) -> list[dict[str, Any]]:
         """At the end of the stream a series under way stops (its hold is marked)."""
@@ -97,7 +124,12 @@ class ClinicProtocols:
         return self.assessment.act(action, self.now())
 
     def assessment_state(self) -> dict[str, Any]:
-        """The assessment's state, or an idle one before the first."""
+        """The assessment's state; before the first one, the assessment found in the session's
+        markers (a replayed recording), else an idle state."""
+        if self.assessment is None and self.history is not None:
+            recorded = recorded_assessment(*self.history(), now_s=self.now())
+            if recorded is not None:
+                return recorded
         if self.assessment is None:
             return {
                 "id": None,
@@ -136,3 +168,98 @@ class ClinicProtocols:
         if self.series is None:
             return {"id": None, "state": "idle", "holds": [], "summary": None}
         return self.series.state()
+
+
+REP_TEXT = re.compile(r"^assessment (\d+) (\S+) rep (\d+)(?:: not counted, (.*))?$")
+
+
+def recorded_assessment(
+    markers: list[Marker], results: list[dict[str, Any]], now_s: float = 0.0
+) -> dict[str, Any] | None:
+    """The assessment of a recording, from its rep markers and the analysis of them.
+
+    A replayed recording has no assessment running; its reps are markers (``assessment N
+    <trial id> rep K``), analysed like any marked segment by the exercise analyzer, whose
+    ``rom`` and ``gap`` results give the numbers: the same as ``hipsense analyze``. None when
+    the session has no assessment markers.
+    """
+    reps: dict[str, list[dict[str, Any]]] = {}
+    last_id = None
+    ranges = {
+        (round(r["start_s"], 3), round(r["end_s"], 3), r.get("side")): r
+        for r in results
+        if r.get("kind") == "rom"
+    }
+    for m in markers:
+        match = REP_TEXT.match(m.text or "")
+        if match is None or m.end_s is None:
+            continue
+        last_id = int(match.group(1))
+        trial_id, n, reason = match.group(2), int(match.group(3)), match.group(4) or ""
+        r = ranges.get((round(m.start_s, 3), round(m.end_s, 3), m.side), {})
+        reps.setdefault(trial_id, []).append(
+            {
+                "n": n,
+                "start_s": round(m.start_s, 3),
+                "end_s": round(m.end_s, 3),
+                "extension_deg": r.get("extension_deg"),
+                "apparent_extension_deg": r.get("apparent_extension_deg"),
+                "pelvic_tilt_change_deg": r.get("pelvic_tilt_at_apparent_deg"),
+                "counted": m.exercise != "assessment_rep",
+                "reason": reason,
+            }
+        )
+    if not reps:
+        return None
+    gaps = {g["side"]: g for g in results if g.get("kind") == "gap"}  # the latest per side
+    sides = {}
+    for side, g in gaps.items():
+        prone = [
+            rep["extension_deg"]
+            for tid, rs in reps.items()
+            if tid == f"active_prone_{side}"
+            for rep in rs
+            if rep["counted"] and rep["extension_deg"] is not None
+        ]
+        sides[side] = {
+            "active_deg": g.get("active_deg"),
+            "active_prone_deg": max(prone) if prone else None,
+            "passive_deg": g.get("passive_deg"),
+            "gap_deg": g.get("gap_deg"),
+            "classification": g.get("classification"),
+            "interpretation": g.get("interpretation"),
+        }
+    trials = []
+    for k, (trial_id, rs) in enumerate(reps.items()):
+        side = trial_id.rsplit("_", 1)[-1]
+        counted = [r["extension_deg"] for r in rs if r["counted"]]
+        counted = [v for v in counted if v is not None]
+        trials.append(
+            {
+                "index": k,
+                "id": trial_id,
+                "key": trial_id.rsplit("_", 1)[0],
+                "title": f"{trial_id.rsplit('_', 1)[0].replace('_', ' ')} — {side} (recorded)",
+                "side": side,
+                "state": "accepted",
+                "message": f"{len(counted)} rep(s) counted (from the recording)",
+                "reps": sorted(rs, key=lambda r: r["n"]),
+                "best_deg": max(counted) if counted else None,
+            }
+        )
+    comparison = None
+    if "left" in sides and "right" in sides:
+        comparison = compare_sides(
+            (sides["left"]["active_deg"], sides["left"]["passive_deg"]),
+            (sides["right"]["active_deg"], sides["right"]["passive_deg"]),
+        )
+    return {
+        "id": last_id,
+        "state": "recorded",
+        "time_s": round(now_s, 3),
+        "current": None,
+        "allowed": [],
+        "trials": trials,
+        "sides": sides,
+        "comparison": comparison,
+    }

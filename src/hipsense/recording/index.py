@@ -26,6 +26,9 @@ from hipsense.recording.writer import append_records
 from hipsense.types import Marker
 
 INDEX_FILE = "sessions.sqlite3"
+INDEX_VERSION = 2
+"""``PRAGMA user_version`` of an up-to-date index; older rows are summarized again on open
+(version 2: durations no longer mix the raw notifications' host clock with session time)."""
 RECORDINGS_DIR = "recordings"
 ENV_DATA_DIR = "HIPSENSE_DATA_DIR"
 MAX_NAME_CHARS = 120
@@ -103,7 +106,11 @@ def summarize(path: Path) -> SessionSummary:
     meta: SessionMetadata | None = None
     exercises: list[str] = []
     summary: dict[str, Any] = {}
+    # Samples are on the session clock (s); raw notifications carry host receive times (ns
+    # on the BLE host's clock, e.g. seconds since boot): two clocks, never mixed. The samples
+    # give the duration; the raw times only when a recording holds no samples.
     t_min, t_max = float("inf"), float("-inf")
+    raw_min, raw_max = float("inf"), float("-inf")
     with RecordingReader(path) as reader:
         for record in reader.records():
             if record.kind == RecordType.SAMPLES:
@@ -113,8 +120,8 @@ def summarize(path: Path) -> SessionSummary:
             elif record.kind == RecordType.RAW:
                 head = _bundle_head(record.payload)
                 if head.get("n"):
-                    t_min = min(t_min, head["t0_ns"] / 1e9)
-                    t_max = max(t_max, head["t1_ns"] / 1e9)
+                    raw_min = min(raw_min, head["t0_ns"] / 1e9)
+                    raw_max = max(raw_max, head["t1_ns"] / 1e9)
             elif record.kind in (RecordType.METADATA, RecordType.MARKER, RecordType.SUMMARY):
                 value = record.value()
                 if isinstance(value, SessionMetadata) and meta is None:
@@ -127,6 +134,8 @@ def summarize(path: Path) -> SessionSummary:
         damaged = bool(reader.damage.damaged) or reader.damage.header_damaged
     if meta is None:
         raise InputFormatError(f"{path}: no intact session metadata record")
+    if t_max < t_min:
+        t_min, t_max = raw_min, raw_max
     return SessionSummary(
         name=path.stem,
         subject=meta.subject,
@@ -171,6 +180,21 @@ class SessionIndex:
         # The service calls from worker threads; sqlite3 serialises access itself.
         self._db = sqlite3.connect(self.db_path, check_same_thread=False)
         self._db.execute(SCHEMA)
+        self._db.commit()
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Summarize the rows of an index written by an older hipsense again."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version >= INDEX_VERSION:
+            return
+        names = [r[0] for r in self._db.execute("SELECT name FROM sessions").fetchall()]
+        for name in names:
+            try:
+                self.add(name)
+            except (InputFormatError, ConfigurationError, OSError):
+                continue  # gone or unreadable now: the next listing sorts it out
+        self._db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
         self._db.commit()
 
     def close(self) -> None:

@@ -499,6 +499,7 @@ class ReplaySource:
         recording.
         """
         start_s = 0.0
+        self.position_s = 0.0  # a stream started again plays from the beginning
         while True:
             restart = False
             wall0 = time.perf_counter()

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from hipsense.errors import ConfigurationError
-from hipsense.sensors.ble import BleBackend, BleSession, Item, ReconnectPolicy, scan
+from hipsense.sensors.ble import (
+    AdapterUnavailableError,
+    BleBackend,
+    BleSession,
+    Item,
+    ReconnectPolicy,
+    scan,
+)
 from hipsense.sensors.ble_roles import RoleStore
 from hipsense.types import Marker, RawNotification, SampleBlock, SensorEvent
 
@@ -22,10 +29,25 @@ ROLE_OPTIONS = (
     ("thigh_left", "--thigh-left"),
     ("thigh_right", "--thigh-right"),
 )
+SIMULATED_HINT = (
+    "to try hipsense without sensors, use simulated ones: 'hipsense serve' plays virtual "
+    "sensors by default, 'hipsense record OUT.hsr --simulate active_extension' records them"
+)
+
+
+def no_adapter_error(exc: AdapterUnavailableError) -> ConfigurationError:
+    """The adapter error as one line that also points to the simulated sensors."""
+    detail = str(exc)
+    if not detail.lower().startswith("no usable bluetooth adapter"):
+        detail = f"no Bluetooth adapter available: {detail}"
+    return ConfigurationError(f"{detail}; {SIMULATED_HINT}")
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    found = asyncio.run(scan(args.timeout, with_battery=args.battery, include_unknown=args.all))
+    try:
+        found = asyncio.run(scan(args.timeout, with_battery=args.battery, include_unknown=args.all))
+    except AdapterUnavailableError as exc:
+        raise no_adapter_error(exc) from None
     store = RoleStore()
     if not found:
         print(
@@ -100,7 +122,10 @@ def _cmd_record(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ConfigurationError(f"{out} exists; choose another name or pass --overwrite")
-    return asyncio.run(_record_main(args, out, RecordingWriter, SessionMetadata, SensorInfo))
+    try:
+        return asyncio.run(_record_main(args, out, RecordingWriter, SessionMetadata, SensorInfo))
+    except AdapterUnavailableError as exc:
+        raise no_adapter_error(exc) from None
 
 
 async def _record_main(
