@@ -31,6 +31,7 @@ function handle(msg) {
       renderConnection();
       state.compensation = { left: null, right: null }; renderCompensation();
       showCalibration(msg.calibration);
+      applyLatest(msg.latest);
       renderSensors(msg.devices);
       state.markers = [];
       for (const m of msg.markers || []) upsertMarker(m);
@@ -46,8 +47,9 @@ function handle(msg) {
       break;
     case "marker":
       upsertMarker(msg.marker); renderMarkers();
+      assessmentMayHaveChanged();
       break;
-    case "analysis": addResult(msg); break;
+    case "analysis": addResult(msg); assessmentMayHaveChanged(); break;
     case "assessment": setAssessment(msg.assessment); break;
     case "hold": onHoldMessage(msg); break;
     case "compensation": onCompensation(msg); break;
@@ -75,6 +77,7 @@ function resetSessionView() {
   state.compensation = { left: null, right: null }; renderCompensation();
 }
 function renderConnection() {
+  renderAngleHint();
   const pill = $("conn");
   if (!state.wsOpen) {
     pill.textContent = state.frames ? "reconnecting" : "connecting"; pill.className = "pill pill-bad";
@@ -153,6 +156,7 @@ function showCalibration(s) {
   $("cal-start").disabled = running;
   $("cal-cancel").disabled = !running;
   document.body.classList.toggle("calibrated", Boolean(s.calibrated));
+  renderAngleHint();
   renderAssessment();
 }
 

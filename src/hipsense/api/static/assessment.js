@@ -54,6 +54,14 @@ function setAssessment(a) {
 async function refreshAssessment() {
   try { setAssessment(await api("/api/assessment")); } catch (err) { /* not available yet */ }
 }
+// A replayed recording's assessment ("recorded") is built by the server from the session's
+// markers and results as they arrive, without a message of its own: while none runs, a new
+// marker or result asks for it again (once per half second at most).
+function assessmentMayHaveChanged() {
+  if (state.assessment && state.assessment.state === "running") return;
+  clearTimeout(assessmentMayHaveChanged.timer);
+  assessmentMayHaveChanged.timer = setTimeout(refreshAssessment, 500);
+}
 
 async function assessmentAction(action) {
   setAssessment(await post(`/api/assessment/${action}`));

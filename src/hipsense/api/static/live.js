@@ -33,10 +33,33 @@ function onFrames(msg) {
   let k = 0;
   while (k < state.t.length && state.t[k] < cut) k++;
   if (k > 0) for (const key of ["t", "extL", "extR", "tilt"]) state[key].splice(0, k);
-  if (!state.calibrated) { state.calibrated = true; $("uncalibrated").hidden = true; }
+  if (!state.calibrated) { state.calibrated = true; renderAngleHint(); }
+}
+
+// A new client's hello carries the latest value of every column: shown until frames flow
+// (e.g. a replay that has ended still shows where it ended).
+function applyLatest(latest) {
+  if (state.frames || !latest || !Object.keys(latest).length) return;
+  const v = (name) => (isNum(latest[name]) ? latest[name] : null);
+  state.latest = {
+    extL: negate(v("hip_flexion_left_deg")), extR: negate(v("hip_flexion_right_deg")),
+    tilt: v("pelvic_tilt_deg"), obliq: v("pelvic_obliquity_deg"),
+    inclL: v("thigh_inclination_left_deg"), inclR: v("thigh_inclination_right_deg"),
+  };
+  renderNumbers();
 }
 
 const latestExtension = (side) => (side === "left" ? state.latest.extL : side === "right" ? state.latest.extR : null);
+
+// Under the live angles: why there are none yet (or no more).
+function renderAngleHint() {
+  const hint = $("uncalibrated");
+  const calibrated = state.calibrated || Boolean(state.calibration && state.calibration.calibrated);
+  const over = state.sourceState === "ended" || state.sourceState === "failed";
+  hint.hidden = state.frames > 0 ? !over : calibrated && !over;
+  hint.textContent = over ? `The ${state.source || "data"} source has ${state.sourceState}: the angles are the last received.`
+    : "Angles appear once the calibration is done.";
+}
 
 // Apparent extension: minus the thigh inclination in the pelvis's sagittal plane (hip
 // flexion - pelvic tilt), i.e. hip extension plus the anterior pelvic tilt.
