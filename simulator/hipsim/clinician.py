@@ -93,7 +93,8 @@ def next_requests(
         idle = holds.get("state", "idle") == "idle" or (
             holds.get("state") in ("finished", "stopped") and _series_before(holds, offset)
         )
-        if idle and begin <= now_s < begin + 1.0:
+        first_end = offset + (series.holds[0].end_s if series.holds else series.start_s + 1.0)
+        if idle and begin <= now_s < first_end:
             out.append(Request("POST", "/api/holds", series.series.request()))
     return out
 

@@ -142,7 +142,7 @@ class VirtualBleSource:
             async for items in session.items():
                 now = self.radio.clock.sim_time_s
                 out: list[Any] = list(items)
-                while True:
+                while self.markers:  # a session may have none (the assessment demo)
                     if next_marker >= len(self.markers):
                         if not self.loop:
                             break

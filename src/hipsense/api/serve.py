@@ -43,14 +43,21 @@ def make_source(args: argparse.Namespace) -> tuple[LiveSource, bool]:
             f"{replay_file}: a recording is only played with --source replay (or no --source)"
         )
     if args.source == "sim":
-        from hipsense.sources.simulated import simulate_demo
+        from hipsense.sources.simulated import (
+            ASSESSMENT_DEMO,
+            simulate_assessment_demo,
+            simulate_demo,
+        )
         from hipsim.ble.source import VirtualBleSource
 
         print(
             f"simulating the demo session ({args.exercise}) on virtual BLE sensors...",
             file=sys.stderr,
         )
-        demo = simulate_demo(args.exercise, args.seed)
+        if args.exercise == ASSESSMENT_DEMO:
+            demo, args.demo_timeline = simulate_assessment_demo(args.seed)
+        else:
+            demo = simulate_demo(args.exercise, args.seed)
         return VirtualBleSource(demo, speed=args.speed), True
     if args.source == "replay":
         if not replay_file:
@@ -411,8 +418,35 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(f"hipsense dashboard: {first}  (source {args.source}; Ctrl+C stops)", file=sys.stderr)
     for url in others:
         print(f"  also reachable at {url}", file=sys.stderr)
-    run_server(app, args.host, port, sockets, args.log_level)
+    clinician = _demo_clinician(args, source, port)
+    try:
+        run_server(app, args.host, port, sockets, args.log_level)
+    finally:
+        if clinician is not None:
+            clinician.stop()
     return 0
+
+
+def _demo_clinician(args: argparse.Namespace, source: Any, port: int) -> Any:
+    """The assessment demo's scripted clinician, pressing the buttons through the API over
+    HTTP as a person would (started now; it waits until the server answers)."""
+    timeline = getattr(args, "demo_timeline", None)
+    if timeline is None:
+        return None
+    from hipsim.clinician import HttpClinician
+
+    host = "127.0.0.1" if args.host in WILDCARD_HOSTS else _shown(args.host)
+    clinician = HttpClinician(
+        f"http://{host}:{port}", timeline, args.token, period_s=getattr(source, "period_s", None)
+    )
+    clinician.start()
+    print(
+        "a scripted clinician runs the hip extension assessment and a PAILs/RAILs series "
+        f"through the API, as you would from the page ({timeline.duration_s / 60:.0f} min, "
+        "repeating)",
+        file=sys.stderr,
+    )
+    return clinician
 
 
 def register(sub: Any) -> None:
@@ -448,8 +482,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--exercise",
-        default="active_extension",
-        help="simulated exercise after the calibration routine (--source sim)",
+        default="assessment",
+        help="what the simulated person does after the calibration routine (--source sim): "
+        "'assessment' (default: the hip extension assessment on both sides and a PAILs/RAILs "
+        "series, driven by a scripted clinician through the API) or one exercise: "
+        "active_extension, half_kneeling_stretch, thomas_test, hip_lift, hip_cars, "
+        "reverse_walking, sit_to_stand",
     )
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)

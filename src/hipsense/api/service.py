@@ -32,7 +32,7 @@ class ServiceSettings:
     data_dir: Path = field(default_factory=lambda: Path("hipsense-data"))
     max_body_bytes: int = 1_000_000
     client_queue: int = 100
-    exercise: str = "active_extension"
+    exercise: str = "assessment"
 
 
 @dataclass
