@@ -161,7 +161,9 @@ def test_a_replayed_assessment_shows_the_recorded_numbers(tmp_path: Path, client
         state = wait_for(
             client,
             "/api/assessment",
-            lambda b: b["state"] == "recorded" and len(b["sides"]) == 2,
+            lambda b: b["state"] == "recorded"
+            and len(b["trials"]) == 4
+            and b["sides"].get("right", {}).get("passive_deg") is not None,
             timeout_s=60.0,
         )
     assert [t["id"] for t in state["trials"]] == [
@@ -172,6 +174,12 @@ def test_a_replayed_assessment_shows_the_recorded_numbers(tmp_path: Path, client
     ]
     flagged = [r for r in state["trials"][0]["reps"] if not r["counted"]]
     assert len(flagged) == 1 and "pelvis tilted" in flagged[0]["reason"]
+    counted = [r for t in state["trials"] for r in t["reps"] if r["counted"]]
+    assert len(counted) == 7 and all(r["extension_deg"] is not None for r in counted)
+    assert state["trials"][0]["message"].startswith("2 rep(s) counted")
+    assert state["trials"][0]["best_deg"] == pytest.approx(
+        state["sides"]["left"]["active_deg"], abs=1e-3
+    )
     for g in offline["gaps"]:
         shown = state["sides"][g["side"]]
         assert shown["classification"] == g["classification"]

@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from hipsense.exercises.assessment import (
     Assessment,
     AssessmentError,
@@ -59,6 +61,8 @@ class ClinicProtocols:
         self.series: HoldSeries | None = None
         self.compensation = CompensationMonitor(self.config)
         self._ids = {"assessment": 0, "series": 0}
+        self._next_recorded_s = -np.inf
+        self._recorded_signature: tuple[int, int] = (0, 0)
 
     # --- the Analyzer protocol ----------------------------------------------------------
 
@@ -67,9 +71,26 @@ class ClinicProtocols:
         out = self.compensation.process(angles)
         if self.assessment is not None:
             out.extend(self.assessment.process(angles))
+        elif self.history is not None and len(angles):
+            out.extend(self._recorded_changes(float(angles.time_s[-1])))
         if self.series is not None:
             out.extend(self.series.process(angles))
         return out
+
+    def _recorded_changes(self, now_s: float) -> list[dict[str, Any]]:
+        """Once a second of angle time: a replayed recording's assessment, when it changed."""
+        if now_s < self._next_recorded_s or self.history is None:
+            return []
+        self._next_recorded_s = now_s + 1.0
+        markers, results = self.history()
+        signature = (len(markers), len(results))
+        if signature == self._recorded_signature:
+            return []
+        self._recorded_signature = signature
+        recorded = recorded_assessment(markers, results, now_s)
+        if recorded is None:
+            return []
+        return [{"type": "assessment", "change": "recorded", "assessment": recorded}]
 
     def sensor_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """A sensor of the trial dropped out (disconnected, or a gap longer than the trial
@@ -185,18 +206,26 @@ def recorded_assessment(
     """
     reps: dict[str, list[dict[str, Any]]] = {}
     last_id = None
-    ranges = {
-        (round(r["start_s"], 3), round(r["end_s"], 3), r.get("side")): r
-        for r in results
-        if r.get("kind") == "rom"
-    }
+    ranges = [r for r in results if r.get("kind") == "rom"]
+
+    def range_of(m: Marker) -> dict[str, Any]:
+        """The analysis of a rep's window: its frames span (a frame inside) the window."""
+        assert m.end_s is not None
+        for r in ranges:
+            # Result times are rounded to 1 ms.
+            starts = m.start_s - 0.001 <= r["start_s"] <= m.start_s + 0.05
+            inside = starts and r["end_s"] <= m.end_s + 0.001
+            if inside and r.get("side") == m.side:
+                return r
+        return {}
+
     for m in markers:
         match = REP_TEXT.match(m.text or "")
         if match is None or m.end_s is None:
             continue
         last_id = int(match.group(1))
         trial_id, n, reason = match.group(2), int(match.group(3)), match.group(4) or ""
-        r = ranges.get((round(m.start_s, 3), round(m.end_s, 3), m.side), {})
+        r = range_of(m)
         reps.setdefault(trial_id, []).append(
             {
                 "n": n,

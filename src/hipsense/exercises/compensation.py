@@ -8,7 +8,8 @@ or the pelvis moved it) and the tilt has risen anteriorly more than
 the compensation limit above that reference, the side is compensating. Each change is a
 message ``{"type": "compensation", "active": ..., "side": ..., "tilt_change_deg": ...,
 "true_extension_deg": ..., "apparent_extension_deg": ...}`` (true = hip relative to the
-pelvis, apparent = thigh against the vertical, what the eye or an inclinometer sees).
+pelvis, apparent = thigh against the vertical, what the eye or an inclinometer sees), sent when
+the state changes and 5 times a second (of angle time) while it is active.
 
 Thresholds: the limit is ``AnalysisConfig.compensation_limit_deg`` (the rule every range
 uses). ``EXTENDING_DEG`` (3 deg) and the still test (1 deg peak-to-peak over 1 s) are ten and
@@ -30,10 +31,11 @@ from hipsense.exercises.rom import TILT
 from hipsense.types import AngleBlock, hip_columns, thigh_inclination_column
 
 EXTENDING_DEG = 3.0  # a hip counts as extending beyond this (10x the hip angle RMS error)
-NEUTRAL_DEG = 5.0  # both hips within this of zero: standing, the tilt reference may update
+NEUTRAL_DEG = EXTENDING_DEG  # hips and thighs within this of zero: the reference may update
 STILL_S = 1.0
 STILL_RANGE_DEG = 1.0  # peak-to-peak of tilt and hips over STILL_S to count as still
 HYSTERESIS_DEG = 0.5
+UPDATE_EVERY_S = 0.2  # an active episode's numbers are sent again at this angle-time interval
 
 
 class CompensationMonitor:
@@ -43,6 +45,7 @@ class CompensationMonitor:
         self.config = config or AnalysisConfig()
         self.reference_deg: float | None = None
         self.active: dict[str, bool] = {"left": False, "right": False}
+        self._next_update_s: dict[str, float] = {"left": 0.0, "right": 0.0}
         self._tail: AngleBlock | None = None  # the last STILL_S of frames
 
     def process(self, angles: AngleBlock) -> list[dict[str, Any]]:
@@ -69,8 +72,11 @@ class CompensationMonitor:
         if len(t) >= w:
             stacked = [tilt, *ext.values()]
             ptp = np.max([np.ptp(sliding_window_view(x, w), axis=1) for x in stacked], axis=0)
-            neutral = np.min(
-                [np.max(np.abs(sliding_window_view(e, w)), axis=1) for e in ext.values()]
+            # Standing: both hips and both thighs near neutral (a compensated hold is still
+            # too, but its thigh is back: the reference must not move to it).
+            legs = [*ext.values(), *back.values()]
+            neutral = np.max(
+                [np.max(np.abs(sliding_window_view(e, w)), axis=1) for e in legs]
                 or [np.zeros(len(t) - w + 1)],
                 axis=0,
             )
@@ -91,17 +97,21 @@ class CompensationMonitor:
             if self.reference_deg is None:
                 continue
             rise = float(new_tilt[k] - self.reference_deg)
+            i = len(t) - n_new + k
             for side in sides:
-                e = float(back[side][len(t) - n_new + k])
+                e = float(back[side][i])
                 on = self.active[side]
                 if not on and e > EXTENDING_DEG and rise > limit:
                     self.active[side] = True
                 elif on and (e < EXTENDING_DEG - HYSTERESIS_DEG or rise < limit - HYSTERESIS_DEG):
                     self.active[side] = False
                 if self.active[side] != on:
-                    out.append(
-                        self._message(block, len(t) - n_new + k, side, rise, float(new_t[k]))
-                    )
+                    out.append(self._message(block, i, side, rise, float(new_t[k])))
+                    self._next_update_s[side] = float(new_t[k]) + UPDATE_EVERY_S
+                elif self.active[side] and new_t[k] >= self._next_update_s[side]:
+                    # While it lasts, the numbers are sent again (true vs apparent move).
+                    out.append(self._message(block, i, side, rise, float(new_t[k])))
+                    self._next_update_s[side] = float(new_t[k]) + UPDATE_EVERY_S
         keep = int(np.searchsorted(t, t[-1] - STILL_S - 1e-9))
         self._tail = AngleBlock(
             t[keep:].copy(), {name: v[keep:].copy() for name, v in block.columns.items()}

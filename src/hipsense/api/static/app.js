@@ -43,7 +43,9 @@ function handle(msg) {
     case "calibration": showCalibration(msg); break;
     case "sensor":
       if (msg.source_state) { state.sourceState = msg.source_state; renderConnection(); }
-      if (msg.kind !== "connected" && msg.message) toast(msg.message);
+      // Routine reports (connected, battery level) update the sensor table, not a toast.
+      if (!["connected", "battery"].includes(msg.kind) && msg.message) toast(msg.message);
+      if (msg.kind === "battery" || msg.kind === "connected") refreshSensors();
       break;
     case "marker":
       upsertMarker(msg.marker); renderMarkers();
