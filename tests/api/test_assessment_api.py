@@ -161,9 +161,11 @@ def test_a_replayed_assessment_shows_the_recorded_numbers(tmp_path: Path, client
         state = wait_for(
             client,
             "/api/assessment",
-            lambda b: b["state"] == "recorded"
-            and len(b["trials"]) == 4
-            and b["sides"].get("right", {}).get("passive_deg") is not None,
+            lambda b: (
+                b["state"] == "recorded"
+                and len(b["trials"]) == 4
+                and b["sides"].get("right", {}).get("passive_deg") is not None
+            ),
             timeout_s=60.0,
         )
     assert [t["id"] for t in state["trials"]] == [
