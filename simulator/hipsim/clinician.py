@@ -72,7 +72,8 @@ def next_requests(
     state = assessment.get("state", "idle")
     fresh = state == "idle" or (state in ("finished", "aborted") and _lap_over(assessment, offset))
     if fresh and trials and now_s >= offset + trials[0].still_start_s - START_EARLY_S:
-        if now_s < offset + trials[0].start_s:
+        # Late (a slow poll) is still fine until the first trial's person is done.
+        if now_s < offset + trials[0].end_s:
             out.append(assessment_request(timeline))
     elif state == "running" and assessment.get("current") is not None:
         trial = assessment["trials"][assessment["current"]]

@@ -569,8 +569,26 @@ def _freeze_heap(collect: bool) -> None:
 
 
 def encode(message: dict[str, Any]) -> str:
-    """Compact JSON text of a message (NaN becomes null)."""
-    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+    """Compact JSON text of a message (NaN and infinities become null).
+
+    Frames are cleaned where they are built; any other message with a non-finite number (an
+    analysis of frames a sensor dropout left empty) is cleaned here rather than failing the
+    whole live session.
+    """
+    try:
+        return json.dumps(message, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_json_clean(message), separators=(",", ":"), allow_nan=False)
+
+
+def _json_clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_clean(v) for v in value]
+    return value
 
 
 def _finite_list(values: np.ndarray) -> list[float | None]:
@@ -653,6 +671,7 @@ class LiveSession:
         self._task: asyncio.Task[None] | None = None
         self._latest: dict[str, float] = {}
         self._analyzers_finished = False
+        self._analyzer_errors: set[tuple[str, str]] = set()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -980,7 +999,12 @@ class LiveSession:
         if not self.columns:
             self.columns = list(angles.columns)
         for analyzer in self.analyzers:
-            for event in analyzer.process(angles):
+            try:
+                events = analyzer.process(angles)
+            except Exception as exc:  # one analysis must not stop the angles or the others
+                self._analyzer_failed(analyzer, exc)
+                continue
+            for event in events:
                 self._analysis_event(event)
         self._record("angles", angles)
         first = (-self.frames_total) % self.decimation
@@ -1011,6 +1035,19 @@ class LiveSession:
         for analyzer in self.analyzers:
             for event in analyzer.finish():
                 self._analysis_event(event)
+
+    def _analyzer_failed(self, analyzer: Any, exc: Exception) -> None:
+        """Log an analyzer's failure and tell the clients once per analyzer and kind."""
+        name = type(analyzer).__name__
+        key = (name, type(exc).__name__)
+        if key in self._analyzer_errors:
+            return
+        self._analyzer_errors.add(key)
+        log.exception("analyzer %s failed", name)
+        self._event(
+            "analysis_error",
+            {"analyzer": name, "message": f"the {name} analysis failed on this block: {exc}"},
+        )
 
     def _analysis_event(self, event: dict[str, Any]) -> None:
         """An analyzer's event: a result (``analysis``) or a message of its own ``type``."""

@@ -39,6 +39,8 @@ def record(client: TestClient, name: str, seconds: float = 1.2) -> dict[str, Any
     client.post("/api/markers", json={"exercise": "note", "text": "user marker"})
     assert client.post("/api/holds", json={"side": "left", "phases": ["pails"]}).status_code == 201
     time.sleep(seconds)
+    # The hold is marked when it ends: give it some angle frames first (a loaded machine).
+    wait_for(client, "/api/holds", lambda b: b["time_s"] > b["holds"][0]["start_s"] + 1.0)
     client.post("/api/holds/stop")
     r = client.post("/api/sessions/stop")
     assert r.status_code == 200, r.text

@@ -154,3 +154,43 @@ async def test_subscription_drops_oldest_for_that_client_only(
     assert newest[-1]["type"] in ("frames", "sensor", "marker", "calibration")
     frames = [m for m in newest if m["type"] == "frames"]
     assert not frames or frames[-1]["seq"] == live.seq, "the stalled client keeps the newest"
+
+
+def test_a_message_with_non_finite_numbers_is_sent_with_nulls() -> None:
+    import json
+
+    from hipsense.live import encode
+
+    text = encode({"type": "x", "a": float("nan"), "b": [1.0, float("inf")], "c": {"d": 2.5}})
+    assert json.loads(text) == {"type": "x", "a": None, "b": [1.0, None], "c": {"d": 2.5}}
+
+
+async def test_a_failing_analyzer_is_reported_once_and_the_angles_go_on(demo_session) -> None:
+    import json
+
+    from hipsense.live import LiveSession
+    from hipsense.sources.simulated import SimulatedSource
+
+    class Boom:
+        def process(self, angles):  # type: ignore[no-untyped-def]
+            raise RuntimeError("kaput")
+
+        def finish(self):  # type: ignore[no-untyped-def]
+            return []
+
+    live = LiveSession(
+        SimulatedSource(demo_session, speed=10.0, loop=False),
+        auto_calibrate=True,
+        analyzers=[Boom()],
+    )
+    sub = live.subscribe(maxlen=1_000_000)
+    await live.start()
+    for _ in range(1200):  # a condition wait: the 66 s session plays in about 7 s
+        await asyncio.sleep(0.05)
+        if not live.running:
+            break
+    messages = [json.loads(await sub.get()) for _ in range(len(sub))]
+    await live.stop()
+    errors = [e for e in messages if e["type"] == "analysis_error"]
+    assert len(errors) == 1 and "kaput" in errors[0]["message"]
+    assert live.source_error is None and live.frames_total > 3000

@@ -24,7 +24,7 @@ from hipsim.clinician import HttpClinician
 def test_a_thigh_sensor_dropping_mid_trial_rejects_the_trial_with_the_reason(
     tmp_path: Path,
 ) -> None:
-    speed = 8.0
+    speed = 4.0
     session, timeline = simulate_assessment_demo(seed=4)
     trial = timeline.trial("active_standing_left")
     drop_s = 0.5 * (trial.reps[1].start_s + trial.reps[1].end_s)
