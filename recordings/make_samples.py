@@ -48,11 +48,14 @@ def _markers(session: hipsim.SimSession) -> list[Marker]:
     return [Marker(m.start_s, m.end_s, m.label, m.side) for m in session.markers]
 
 
-def write_session(scenario: str, out_dir: Path) -> Path:
-    """Simulate ``scenario`` and write its recording and gzipped truth; returns the .hsr path."""
-    session = hipsim.simulate_session(
-        scenario, seed=SEED, rate_hz=RATE_HZ, duration_s=SESSION_DURATION_S
-    )
+def _write(
+    path: Path,
+    scenario: str,
+    session: hipsim.SimSession,
+    markers: list[Marker],
+    calibration: Calibration | None = None,
+) -> None:
+    """A float16, compressed recording of ``session`` with its markers (and calibration)."""
     metadata = SessionMetadata(
         subject=f"sim-{scenario}",
         created_utc=CREATED_UTC,
@@ -62,10 +65,10 @@ def write_session(scenario: str, out_dir: Path) -> Path:
         ],
         extra={"scenario": scenario, "seed": SEED, "duration_s": session.duration_s},
     )
-    path = out_dir / f"{scenario}.hsr"
-    markers = _markers(session)
 
-    def add_markers(writer: RecordingWriter) -> None:
+    def add_items(writer: RecordingWriter) -> None:
+        if calibration is not None:
+            writer.set_calibration(calibration)
         for marker in markers:
             writer.add_marker(marker)
 
@@ -76,8 +79,17 @@ def write_session(scenario: str, out_dir: Path) -> Path:
         sample_dtype="<f2",
         compress=True,
         overwrite=True,
-        extra=add_markers,
+        extra=add_items,
     )
+
+
+def write_session(scenario: str, out_dir: Path) -> Path:
+    """Simulate ``scenario`` and write its recording and gzipped truth; returns the .hsr path."""
+    session = hipsim.simulate_session(
+        scenario, seed=SEED, rate_hz=RATE_HZ, duration_s=SESSION_DURATION_S
+    )
+    path = out_dir / f"{scenario}.hsr"
+    _write(path, scenario, session, _markers(session))
     _gzip_deterministic(
         lambda p: hipsim.write_truth_csv(session, p, TRUTH_RATE_HZ),
         out_dir / f"{scenario}_truth.csv.gz",
@@ -92,46 +104,16 @@ def write_assessment(out_dir: Path) -> Path:
     from hipsim.clinician import drive_in_process
 
     session, timeline = assessment_demo_session(SEED)
-    metadata = SessionMetadata(
-        subject="sim-assessment",
-        created_utc=CREATED_UTC,
-        source="simulator",
-        sensors=[
-            SensorInfo(role, protocol="simulator", rate_hz=RATE_HZ) for role in session.samples
-        ],
-        extra={"scenario": "assessment", "seed": SEED, "duration_s": session.duration_s},
-    )
     path = out_dir / "assessment.hsr"
-    markers: list[Marker] = []
-
-    def write() -> None:
-        write_samples_recording(
-            path,
-            metadata,
-            session.samples,
-            sample_dtype="<f2",
-            compress=True,
-            overwrite=True,
-            extra=add_markers,
-        )
-
-    def add_markers(writer: RecordingWriter) -> None:
-        if calibration:
-            writer.set_calibration(calibration[0])
-        for marker in markers:
-            writer.add_marker(marker)
-
     # First without markers: the calibration found in the recording's own samples (float16)
     # is then written at its start, as the service records the calibration in use, so a
     # replay in the service and `analyze` use the same one.
-    calibration: list[Calibration] = []
-    write()
+    _write(path, "assessment", session, [])
     replay = replay_recording(path)
-    calibration.append(replay.calibration)
     _, markers, errors = drive_in_process(replay.angles, timeline)
     if errors:
         raise RuntimeError(f"the scripted assessment was refused: {errors}")
-    write()
+    _write(path, "assessment", session, markers, replay.calibration)
     _gzip_deterministic(
         lambda p: hipsim.write_truth_csv(session, p, TRUTH_RATE_HZ),
         out_dir / "assessment_truth.csv.gz",

@@ -1,9 +1,10 @@
-"""Shared helpers of the end-to-end tests over the virtual BLE stack."""
+"""Shared helpers of the end-to-end tests: the virtual BLE stack and the browser."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -61,3 +62,30 @@ async def run_over_virtual_ble(
 def virtual_ble() -> Callable[..., Any]:
     """:func:`run_over_virtual_ble` for tests (conftest modules are not imported by path)."""
     return run_over_virtual_ble
+
+
+# Debian's chromium, launched so that it does not try hosts this network refuses.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: install it with 'apt-get install -y chromium' "
+            "(.ci/run does this); the browser tests cannot run without it"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

@@ -10,7 +10,6 @@ and with the simulator's truth.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,16 +33,6 @@ from hipsim.assessment import (
 )
 from hipsim.session import SimSession
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SPEED = 3.0  # the 172 s session plays in about a minute
 SEED = 0
@@ -88,21 +77,6 @@ class Run:
     compensation_seen: list[dict[str, Any]] = field(default_factory=list)
     phone_buttons: list[dict[str, Any]] = field(default_factory=list)
     allowed_at_shot: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} is missing: install it with 'apt-get install -y chromium' "
-            "(.ci/run does this); the browser tests cannot run without it"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _open(browser: Any, url: str, errors: list[str], context: dict[str, Any]) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,6 @@ from hipsense.api.serve import make_source
 from hipsense.api.service import ServiceSettings
 from hipsense.sources.simulated import SimulatedSource, simulate_demo
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 SPEED = 4.0  # the 28 s calibration routine takes 7 s
 
@@ -39,21 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServe
     )
     with BackgroundServer(app) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} is missing: install it with 'apt-get install -y chromium' "
-            "(.ci/run does this); the browser tests cannot run without it"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _open(browser: Any, url: str, **context: Any) -> tuple[Any, list[str]]:

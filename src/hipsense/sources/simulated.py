@@ -45,6 +45,18 @@ class _PlainSession:
     markers: Sequence[Any]
 
 
+def _simulator() -> Any:
+    """The ``hipsim`` package, or a clear error when it is not installed."""
+    try:
+        import hipsim
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the simulator (hipsim) is not available ({exc}); install hipsense with its "
+            "simulator or use --source replay FILE"
+        ) from None
+    return hipsim
+
+
 def simulate_demo(
     scenario: str = DEMO_SCENARIO, seed: int = 0, duration_s: float | None = None
 ) -> SimulatedSession:
@@ -55,18 +67,12 @@ def simulate_demo(
     ConfigurationError
         when the simulator is not installed or does not know ``scenario``.
     """
-    try:
-        from hipsim import simulate_session
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"the simulator (hipsim) is not available ({exc}); install hipsense with its "
-            "simulator or use --source replay FILE"
-        ) from None
+    hipsim = _simulator()
     kwargs: dict[str, Any] = {}
     if duration_s is not None:
         kwargs["duration_s"] = duration_s
     try:
-        session = simulate_session(scenario, seed, **kwargs)
+        session = hipsim.simulate_session(scenario, seed, **kwargs)
     except (KeyError, ValueError) as exc:
         raise ConfigurationError(f"cannot simulate scenario {scenario!r}: {exc}") from None
     return _PlainSession(dict(session.samples), list(session.markers))
@@ -87,13 +93,9 @@ def simulate_assessment_demo(seed: int = 0) -> tuple[SimulatedSession, Any]:
     ConfigurationError
         when the simulator is not installed.
     """
-    try:
-        from hipsim.assessment import assessment_demo_session
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"the simulator (hipsim) is not available ({exc}); install hipsense with its "
-            "simulator or use --source replay FILE"
-        ) from None
+    _simulator()
+    from hipsim.assessment import assessment_demo_session
+
     session, timeline = assessment_demo_session(seed)
     return _PlainSession(dict(session.samples), []), timeline
 
