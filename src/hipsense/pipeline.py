@@ -17,12 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from hipsense.body.calibration import (
-    SEARCH_S,
-    Calibration,
-    calibrate,
-    detect_calibration_windows,
-)
+from hipsense.body.auto_calibration import calibrate_auto
+from hipsense.body.calibration import SEARCH_S, Calibration, detect_calibration_windows
 from hipsense.body.kinematics import HipKinematics
 from hipsense.errors import CalibrationError, ConfigurationError
 from hipsense.fusion import OrientationFilter, make_filter
@@ -61,6 +57,8 @@ class HipPipeline:
         :meth:`calibrate` is called (at most ``buffer_limit_s`` of them).
     realign : re-align thigh headings at detected standing rest.
     filter_params : extra parameters for the filter.
+    placements : declared sensor placement per role (see :mod:`hipsense.body.auto_calibration`),
+        used when a session has no calibration routine.
 
     Examples
     --------
@@ -77,6 +75,7 @@ class HipPipeline:
         realign: bool = True,
         filter_params: dict[str, Any] | None = None,
         buffer_limit_s: float = DEFAULT_BUFFER_LIMIT_S,
+        placements: dict[str, str] | None = None,
     ) -> None:
         unknown = [r for r in sensor_rate_hz if r not in ROLES]
         if unknown:
@@ -91,6 +90,7 @@ class HipPipeline:
         self.output_rate_hz = float(output_rate_hz or sensor_rate_hz["pelvis"])
         self.realign = realign
         self.buffer_limit_s = buffer_limit_s
+        self.placements = placements
         self.filters: dict[str, OrientationFilter] = {
             r: make_filter(method, sensor_rate_hz[r], **(filter_params or {})) for r in self.roles
         }
@@ -168,11 +168,7 @@ class HipPipeline:
         data = self.buffered()
         if len(data) == 0:
             raise CalibrationError("no data yet: stream the calibration routine first")
-        if static_window_s is None or functional_window_s is None:
-            static, functional = detect_calibration_windows(data)
-            static_window_s = static_window_s or static
-            functional_window_s = functional_window_s or functional
-        cal = calibrate(data, static_window_s, functional_window_s)
+        cal = calibrate_auto(data, static_window_s, functional_window_s, self.placements)
         self.set_calibration(cal)
         return cal
 

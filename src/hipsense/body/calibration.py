@@ -91,6 +91,9 @@ class Calibration:
     functional_window_s: tuple[float, float]
     quality_score: float
     warnings: list[str] = field(default_factory=list)
+    method: str = "routine"
+    expected_error_deg: float | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready representation (used by recordings and the API)."""
@@ -100,6 +103,9 @@ class Calibration:
             "functional_window_s": list(self.functional_window_s),
             "quality_score": self.quality_score,
             "warnings": list(self.warnings),
+            "method": self.method,
+            "expected_error_deg": self.expected_error_deg,
+            "notes": list(self.notes),
         }
 
     @staticmethod
@@ -114,6 +120,11 @@ class Calibration:
             ),
             quality_score=float(d["quality_score"]),
             warnings=list(d.get("warnings", [])),
+            method=str(d.get("method", "routine")),
+            expected_error_deg=(
+                None if d.get("expected_error_deg") is None else float(d["expected_error_deg"])
+            ),
+            notes=list(d.get("notes", [])),
         )
 
 
@@ -221,6 +232,42 @@ def _score(quality: dict[str, float]) -> float:
     return float(np.clip(s, 0.0, 100.0))
 
 
+def segment_from_axes(
+    role: str,
+    quat_static: FloatArray,
+    z_axis: FloatArray,
+    y_axis: FloatArray,
+    quality: dict[str, float],
+) -> SegmentCalibration:
+    """A segment's calibration from its axes in sensor coordinates.
+
+    Parameters
+    ----------
+    role : the segment.
+    quat_static : (N, 4) the sensor's fused orientation (sensor -> earth) during the static
+        pose, which defines heading zero.
+    z_axis : (3,) unit superior axis in sensor coordinates (gravity at the static pose).
+    y_axis : (3,) left axis in sensor coordinates, any length; made orthogonal to ``z_axis``.
+    quality : figures of merit, kept as they are (``score`` among them).
+    """
+    y = np.asarray(y_axis, dtype=float)
+    y = y - (y @ z_axis) * z_axis
+    y /= np.linalg.norm(y)
+    x = np.cross(y, z_axis)
+    # Columns: segment axes in sensor coordinates = rotation segment -> sensor.
+    q_seg_to_sensor = matrix_to_quat(np.column_stack((x, y, z_axis)))
+    q_seg_earth = qmul(quat_static, q_seg_to_sensor)
+    q_seg_earth = q_seg_earth[np.all(np.isfinite(q_seg_earth), axis=1)]
+    headings = heading_rad(q_seg_earth)
+    heading = float(np.arctan2(np.mean(np.sin(headings)), np.mean(np.cos(headings))))
+    return SegmentCalibration(
+        role=role,
+        q_segment_to_sensor=[float(v) for v in q_seg_to_sensor],
+        heading_offset_rad=-heading,
+        quality=quality,
+    )
+
+
 def calibrate(
     data: AlignedBlock,
     static_window_s: tuple[float, float],
@@ -268,15 +315,6 @@ def calibrate(
         bias = biases[role] = np.nanmean(data.gyr_rad_s[role][static], axis=0)
         y_raw, q_func = _functional_axis(role, data.gyr_rad_s[role][functional], bias, dt_s, z_axis)
         lift_axes[role] = y_raw
-        y_axis = y_raw - (y_raw @ z_axis) * z_axis
-        y_axis /= np.linalg.norm(y_axis)
-        x_axis = np.cross(y_axis, z_axis)
-        # Columns: segment axes in sensor coordinates = rotation segment -> sensor.
-        q_seg_to_sensor = matrix_to_quat(np.column_stack((x_axis, y_axis, z_axis)))
-        q_seg_earth = qmul(data.quat[role][static], q_seg_to_sensor)
-        q_seg_earth = q_seg_earth[np.all(np.isfinite(q_seg_earth), axis=1)]
-        headings = heading_rad(q_seg_earth)
-        heading = float(np.arctan2(np.mean(np.sin(headings)), np.mean(np.cos(headings))))
         quality = {**q_static, **q_func}
         quality["score"] = _score(quality)
         if quality["score"] < 60:
@@ -284,12 +322,7 @@ def calibrate(
                 f"{role}: calibration quality {quality['score']:.0f}/100; repeat the "
                 f"{_movement_name(role)} more slowly, in the sagittal plane"
             )
-        segments[role] = SegmentCalibration(
-            role=role,
-            q_segment_to_sensor=[float(v) for v in q_seg_to_sensor],
-            heading_offset_rad=-heading,
-            quality=quality,
-        )
+        segments[role] = segment_from_axes(role, data.quat[role][static], z_axis, y_raw, quality)
     _add_lever_arms(data, segments, functional, biases, warnings)
     _add_gyro_corrections(data, segments, static, functional, lift_axes, biases, warnings)
     score = min(s.quality["score"] for s in segments.values())

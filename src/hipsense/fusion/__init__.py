@@ -51,6 +51,7 @@ def estimate_orientation(
     rate_hz: float,
     mag_uT: FloatArray | None = None,
     method: str = "vqf",
+    offline: bool = False,
 ) -> FloatArray:
     """Orientation of a sensor from its raw samples.
 
@@ -61,6 +62,9 @@ def estimate_orientation(
     rate_hz : constant sampling rate.
     mag_uT : optional (N, 3) magnetic field, microtesla; used for 9D fusion by ``vqf``.
     method : ``"vqf"`` (default), ``"madgwick"``, ``"mahony"`` or ``"ekf"``.
+    offline : estimate each sample from the whole recording, past and future (forward-backward,
+        vqf's ``offlineVQF``): more accurate inclination, but not what a live stream can have.
+        ``False`` (default): the causal filter, sample by sample, as live.
 
     Returns
     -------
@@ -82,4 +86,4 @@ def estimate_orientation(
         gyr,
         None if mag_uT is None else np.asarray(mag_uT, dtype=float),
     )
-    return filt.process(block).quat
+    return (filt.smooth(block) if offline else filt.process(block)).quat

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 
@@ -15,6 +16,8 @@ from hipsense.types import FloatArray, OrientationBlock, SampleBlock
 # detector (0.5 m/s^2) from ever firing (no rest bias estimation, rotation drifts by degrees);
 # 3 samples keeps rest detection intact at a lag of 1.5 samples.
 LEVER_ARM_DIFF_SAMPLES = 3
+
+_Fuse = Callable[[FloatArray, FloatArray, "FloatArray | None"], tuple[FloatArray, np.ndarray]]
 
 
 class OrientationFilter(ABC):
@@ -60,8 +63,32 @@ class OrientationFilter(ABC):
     ) -> tuple[FloatArray, np.ndarray]:
         """Return (quaternions (N, 4), rest flags (N,)) for consecutive samples."""
 
+    #: whether :meth:`smooth` (a whole-block, forward-backward estimate) is available
+    supports_smoothing: bool = False
+
+    def _smooth(
+        self, gyr_rad_s: FloatArray, acc_m_s2: FloatArray, mag_uT: FloatArray | None
+    ) -> tuple[FloatArray, np.ndarray]:
+        """Return (quaternions, rest flags) using every sample of the block (acausal)."""
+        raise ConfigurationError(
+            f"the {self.name} filter has no whole-session smoother; use vqf or the causal filter"
+        )
+
     def process(self, block: SampleBlock) -> OrientationBlock:
         """Orientation of each sample of ``block`` (continues from the previous block)."""
+        return self._run(block, self._update)
+
+    def smooth(self, block: SampleBlock) -> OrientationBlock:
+        """Orientation of each sample of ``block`` from all of its samples, past and future.
+
+        A forward-backward estimate of the whole block (for vqf: ``offlineVQF``); the block is
+        one complete recording of the sensor, so calling it twice does not continue the first
+        call. Gyroscope correction and lever-arm compensation apply as in :meth:`process`.
+        """
+        self._gyr_history = None
+        return self._run(block, self._smooth)
+
+    def _run(self, block: SampleBlock, fuse: _Fuse) -> OrientationBlock:
         gyr = np.ascontiguousarray(block.gyr_rad_s, dtype=np.float64)
         if self.gyro_correction is not None:
             gyr = _apply_matrix(self.gyro_correction, gyr)
@@ -73,7 +100,7 @@ class OrientationFilter(ABC):
         else:
             lever_acc = self._lever_arm_acc(gyr)
             fused_acc = acc if lever_acc is None else acc - lever_acc
-            quat, rest = self._update(gyr, fused_acc, mag)
+            quat, rest = fuse(gyr, fused_acc, mag)
         # Downstream stages (calibration, rest detection) get the raw accelerometer.
         return OrientationBlock(block.role, block.time_s, quat, acc, gyr, rest)
 

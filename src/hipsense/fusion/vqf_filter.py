@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from vqf import VQF
+from vqf import VQF, offlineVQF
 
 from hipsense.fusion.base import OrientationFilter
 from hipsense.types import FloatArray
@@ -26,6 +26,7 @@ class VQFFilter(OrientationFilter):
     """
 
     name = "vqf"
+    supports_smoothing = True
 
     def __init__(self, rate_hz: float, use_mag: bool = False, **params: Any) -> None:
         super().__init__(rate_hz)
@@ -42,4 +43,16 @@ class VQFFilter(OrientationFilter):
             out = self._vqf.updateBatch(gyr_rad_s, acc_m_s2, mag_uT)
             return out["quat9D"], out["restDetected"]
         out = self._vqf.updateBatch(gyr_rad_s, acc_m_s2)
+        return out["quat6D"], out["restDetected"]
+
+    def _smooth(
+        self, gyr_rad_s: FloatArray, acc_m_s2: FloatArray, mag_uT: FloatArray | None
+    ) -> tuple[FloatArray, np.ndarray]:
+        # offlineVQF: the same filter run forwards and backwards over the whole recording,
+        # its gyroscope bias and rest estimates from both directions (Laidig & Seel 2023).
+        params = dict(self.params) or None
+        if self.use_mag and mag_uT is not None:
+            out = offlineVQF(gyr_rad_s, acc_m_s2, mag_uT, 1.0 / self.rate_hz, params)
+            return out["quat9D"], out["restDetected"]
+        out = offlineVQF(gyr_rad_s, acc_m_s2, None, 1.0 / self.rate_hz, params)
         return out["quat6D"], out["restDetected"]
