@@ -34,12 +34,14 @@ def _cmd_process(args: argparse.Namespace) -> int:
     from hipsense.types import angle_columns
 
     t0 = time.perf_counter()
+    offline = not args.causal and FILTERS[args.filter].supports_smoothing
     samples = read_samples_csv(args.samples)
     result = process_session(
         samples,
         method=args.filter,
         static_window_s=args.static,
         functional_window_s=args.functional,
+        offline=offline,
     )
     columns = angle_columns(list(samples))
     write_angles_csv(args.out, result.angles, columns)
@@ -48,7 +50,23 @@ def _cmd_process(args: argparse.Namespace) -> int:
     print(
         f"calibrated: static {cal.static_window_s[0]:.2f}-{cal.static_window_s[1]:.2f} s, "
         f"functional {cal.functional_window_s[0]:.2f}-{cal.functional_window_s[1]:.2f} s, "
-        f"quality {cal.quality_score:.0f}/100",
+        f"quality {cal.quality_score:.0f}/100, method {cal.method}"
+        + (
+            ""
+            if cal.expected_error_deg is None
+            else f", expected angle error {cal.expected_error_deg:.1f} deg"
+        ),
+        file=sys.stderr,
+    )
+    for note in cal.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(
+        "fusion: "
+        + (
+            "whole-session smoothing (forward-backward)"
+            if offline
+            else f"causal {args.filter}, as live"
+        ),
         file=sys.stderr,
     )
     for warning in cal.warnings:
@@ -80,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--functional", type=_window, metavar="START:END", help="knee lifts + hinges window, s"
     )
     p.add_argument("--filter", choices=sorted(FILTERS), default="vqf", help="orientation filter")
+    p.add_argument(
+        "--causal",
+        action="store_true",
+        help="the live filter's numbers, sample by sample (default: whole-session smoothing, "
+        "forward and backward; filters other than vqf are always causal)",
+    )
     p.set_defaults(func=_cmd_process)
     from hipsense.api.serve import register as register_serve
 

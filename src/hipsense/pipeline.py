@@ -142,6 +142,23 @@ class HipPipeline:
             return AngleBlock(aligned.time_s[:0], {})
         return self.kinematics_.process(aligned)
 
+    def smooth(self, samples: dict[str, SampleBlock]) -> AngleBlock:
+        """Angles of a complete session, each sensor fused forward and backward over all of it.
+
+        Every role's block must hold that sensor's whole recording (the estimate of each sample
+        uses the samples after it too, :meth:`OrientationFilter.smooth`), so this is for
+        finished sessions, never for a stream. Needs a calibration.
+        """
+        if self.kinematics_ is None:
+            raise CalibrationError("not calibrated yet: set a calibration before smoothing")
+        for role, block in samples.items():
+            if role not in self.filters:
+                raise ConfigurationError(
+                    f"samples for {role!r}, which this pipeline was not set up for"
+                )
+            self.resampler.push(self.filters[role].smooth(block))
+        return self.kinematics_.process(self.resampler.pull())
+
     def _keep(self, aligned: AlignedBlock) -> None:
         if len(aligned) == 0:
             return
@@ -207,6 +224,8 @@ def process_session(
     output_rate_hz: float | None = None,
     realign: bool = True,
     rates_hz: dict[str, float] | None = None,
+    offline: bool = True,
+    calibration: Calibration | None = None,
 ) -> SessionResult:
     """Batch entry point: a whole session's samples -> calibrated angles (one big block).
 
@@ -216,8 +235,34 @@ def process_session(
     calibration's lever arms and gyroscope corrections, as a live pipeline would had it known
     the calibration from the start. ``rates_hz`` (per role) overrides the rates estimated from
     the timestamps (a recording's stored rates).
+
+    ``offline`` (default): the second pass fuses each sensor forward and backward over the
+    whole session (:meth:`HipPipeline.smooth`), the most accurate estimate of a finished
+    session; ``False``: the causal filter, the numbers a live session would have shown.
+    ``calibration``: use this one (a recording's) instead of the first pass.
     """
     rates = rates_hz or {r: estimate_rate_hz(b) for r, b in samples.items()}
+    cal = calibration or _first_pass(
+        samples, rates, method, static_window_s, functional_window_s, output_rate_hz, realign
+    )
+    pipe = HipPipeline(
+        rates, method=method, output_rate_hz=output_rate_hz, calibration=cal, realign=realign
+    )
+    if offline:
+        return SessionResult(pipe.smooth(samples), cal)
+    return SessionResult(pipe.process(list(samples.values())), cal)
+
+
+def _first_pass(
+    samples: dict[str, SampleBlock],
+    rates: dict[str, float],
+    method: str,
+    static_window_s: tuple[float, float] | None,
+    functional_window_s: tuple[float, float] | None,
+    output_rate_hz: float | None,
+    realign: bool,
+) -> Calibration:
+    """Calibration of a session from a causal pass over its start (see process_session)."""
     t0 = min(float(b.time_s[0]) for b in samples.values())
     t_last = max(float(b.time_s[-1]) for b in samples.values())
     given = static_window_s is not None and functional_window_s is not None
@@ -262,8 +307,4 @@ def process_session(
     if windows is not None:
         static_window_s = static_window_s or windows[0]
         functional_window_s = functional_window_s or windows[1]
-    cal = first.calibrate(static_window_s, functional_window_s)
-    pipe = HipPipeline(
-        rates, method=method, output_rate_hz=output_rate_hz, calibration=cal, realign=realign
-    )
-    return SessionResult(pipe.process(list(samples.values())), cal)
+    return first.calibrate(static_window_s, functional_window_s)

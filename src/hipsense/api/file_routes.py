@@ -266,9 +266,9 @@ def _report_renderer() -> Callable[[FsPath, str], str] | None:
         return None
 
     def render(path: FsPath, title: str) -> str:
-        from hipsense.recording.replay import replay_recording
+        from hipsense.recording.replay import smooth_recording
 
-        result = replay_recording(path)
+        result = smooth_recording(path)
         analysis = analyze_session(result.angles, result.markers).to_dict()
         return str(render_report(result.angles, analysis, title=title))
 

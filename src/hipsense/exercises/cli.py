@@ -26,7 +26,7 @@ def _analysis(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     from hipsense.exercises.load import load_session
     from hipsense.exercises.session import analyze_session
 
-    angles, markers = load_session(args.file, args.markers, args.filter)
+    angles, markers = load_session(args.file, args.markers, args.filter, not args.causal)
     if not markers:
         hint = "" if args.auto else "; --auto analyses detected sitting, CARs and walking"
         print(
@@ -69,6 +69,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markers", help="markers CSV: start_s,end_s,exercise,side")
     p.add_argument("--config", help="JSON of analysis thresholds and hold protocol")
     p.add_argument("--filter", default="vqf", help="orientation filter (samples/recordings)")
+    p.add_argument(
+        "--causal",
+        action="store_true",
+        help="the live filter's numbers (as replay and the live page) instead of whole-session "
+        "smoothing",
+    )
     p.add_argument(
         "--auto",
         action="store_true",

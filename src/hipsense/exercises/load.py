@@ -31,18 +31,28 @@ def read_angles_csv(path: str | Path) -> AngleBlock:
 
 
 def load_session(
-    path: str | Path, markers_path: str | Path | None = None, method: str = "vqf"
+    path: str | Path,
+    markers_path: str | Path | None = None,
+    method: str = "vqf",
+    offline: bool = True,
 ) -> tuple[AngleBlock, list[Marker]]:
     """Calibrated angles and exercise markers of a session file (see the module docstring).
 
-    Markers from ``markers_path`` replace the file's own when given.
+    Markers from ``markers_path`` replace the file's own when given. ``offline`` (default):
+    whole-session smoothing; ``False``: the causal filter, the numbers live showed.
     """
+    from hipsense.fusion import FILTERS
+
     path = Path(path)
+    # Filters without a smoother (the ahrs comparison filters) give their causal numbers.
+    offline = offline and method in FILTERS and FILTERS[method].supports_smoothing
     markers: list[Marker] = []
     if path.suffix == ".hsr":
-        from hipsense.recording.replay import replay_recording
+        from hipsense.recording.replay import replay_recording, smooth_recording
 
-        replay = replay_recording(path, method=method)
+        replay = (
+            smooth_recording(path, method) if offline else replay_recording(path, method=method)
+        )
         angles, markers = replay.angles, list(replay.markers)
     else:
         with open(path) as fh:
@@ -51,7 +61,7 @@ def load_session(
             from hipsense.pipeline import process_session
             from hipsense.recording.generic_csv import read_samples_csv
 
-            angles = process_session(read_samples_csv(path), method=method).angles
+            angles = process_session(read_samples_csv(path), method=method, offline=offline).angles
         elif header and header[0] == "time_s":
             angles = read_angles_csv(path)
         else:

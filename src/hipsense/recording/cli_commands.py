@@ -126,11 +126,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
         rows = convert.export_samples_csv(args.recording, args.out)
         print(f"wrote {rows} sample rows to {args.out}", file=sys.stderr)
     elif args.format == "csv-angles":
-        rows = convert.export_angles_csv(args.recording, args.out, method=args.filter)
+        rows = convert.export_angles_csv(
+            args.recording, args.out, method=args.filter, offline=not args.causal
+        )
         print(f"wrote {rows} angle frames to {args.out}", file=sys.stderr)
     else:
         sto, mot = convert.export_opensim(
-            args.recording, args.out, method=args.filter, frame=args.opensim_frame
+            args.recording,
+            args.out,
+            method=args.filter,
+            frame=args.opensim_frame,
+            offline=not args.causal,
         )
         hint = "0 0 0" if args.opensim_frame == "y-up" else "-1.5707963 0 0"
         print(
@@ -192,4 +198,10 @@ def register(sub: Any) -> None:
         help="earth frame of the .sto quaternions (default y-up: OpenSim ground)",
     )
     p.add_argument("--filter", choices=filters, default="vqf", help="orientation filter")
+    p.add_argument(
+        "--causal",
+        action="store_true",
+        help="the live filter's numbers (as replay and the live page) instead of whole-session "
+        "smoothing",
+    )
     p.set_defaults(func=_cmd_export)

@@ -45,7 +45,12 @@ from hipsense.errors import ConfigurationError
 from hipsense.pipeline import HipPipeline, estimate_rate_hz
 from hipsense.recording.format import SensorInfo, SessionMetadata
 from hipsense.recording.generic_csv import BASE_COLUMNS, MAG_COLUMNS, read_samples_csv
-from hipsense.recording.replay import overview, replay_recording, session_items
+from hipsense.recording.replay import (
+    overview,
+    replay_recording,
+    session_items,
+    smooth_recording,
+)
 from hipsense.recording.writer import RecordingWriter
 from hipsense.types import ROLES, AlignedBlock, AngleBlock, SampleBlock
 
@@ -184,13 +189,30 @@ class AnglesCsvWriter:
         self.rows += len(angles)
 
 
-def export_angles_csv(path: str | Path, out: str | Path, method: str = "vqf") -> int:
-    """Recording -> angles CSV (replayed through the pipeline). Returns the number of rows."""
+def export_angles_csv(
+    path: str | Path, out: str | Path, method: str = "vqf", offline: bool = True
+) -> int:
+    """Recording -> angles CSV. Returns the number of rows.
+
+    ``offline`` (default): whole-session smoothing (:func:`smooth_recording`); ``False``: the
+    recording replayed through the live pipeline, block by block.
+    """
     columns = overview_columns(path)
+    offline = offline and _can_smooth(method)
     with open(out, "w", newline="") as fh:
         writer = AnglesCsvWriter(fh, columns)
-        replay_recording(path, method=method, on_angles=writer.write, keep_angles=False)
+        if offline:
+            writer.write(smooth_recording(path, method).angles)
+        else:
+            replay_recording(path, method=method, on_angles=writer.write, keep_angles=False)
     return writer.rows
+
+
+def _can_smooth(method: str) -> bool:
+    """Whether ``method`` has a whole-session smoother (the others give causal numbers)."""
+    from hipsense.fusion import FILTERS
+
+    return method in FILTERS and FILTERS[method].supports_smoothing
 
 
 def overview_columns(path: str | Path) -> list[str]:
@@ -200,16 +222,31 @@ def overview_columns(path: str | Path) -> list[str]:
     return angle_columns(list(overview(path).rates_hz))
 
 
-def sensor_orientations(path: str | Path, method: str = "vqf") -> AlignedBlock:
-    """Filter orientations (sensor -> earth, Z up) of every sensor on the session timeline."""
+def sensor_orientations(
+    path: str | Path, method: str = "vqf", offline: bool = True
+) -> AlignedBlock:
+    """Filter orientations (sensor -> earth, Z up) of every sensor on the session timeline.
+
+    ``offline`` (default): each sensor smoothed over the whole recording; ``False``: causal.
+    """
     info = overview(path)
     pipe = HipPipeline(info.rates_hz, method=method)
     parts: list[AlignedBlock] = []
+    collected: dict[str, list[SampleBlock]] = {}
     for _, item in session_items(path, info.bulk, info.metadata):
         if isinstance(item, SampleBlock) and item.role in pipe.filters and len(item):
+            if offline:
+                collected.setdefault(item.role, []).append(item)
+                continue
             aligned = pipe.align(item)
             if len(aligned):
                 parts.append(aligned)
+    for role, blocks in collected.items():
+        pipe.resampler.push(pipe.filters[role].smooth(SampleBlock.concat(blocks)))
+    if collected:
+        aligned = pipe.resampler.pull()
+        if len(aligned):
+            parts.append(aligned)
     if not parts:
         raise ConfigurationError(f"{path}: too little data for any orientation frame")
     from hipsense.pipeline import concat_aligned
@@ -254,14 +291,19 @@ def write_opensim_mot(angles: AngleBlock, columns: list[str], out: str | Path, n
 
 
 def export_opensim(
-    path: str | Path, out: str | Path, method: str = "vqf", frame: str = "y-up"
+    path: str | Path,
+    out: str | Path,
+    method: str = "vqf",
+    frame: str = "y-up",
+    offline: bool = True,
 ) -> tuple[Path, Path]:
     """Recording -> ``OUT`` (quaternion ``.sto``) and ``OUT`` with suffix ``.mot`` (angles)."""
     sto = Path(out)
     if sto.suffix.lower() != ".sto":
         sto = sto.with_suffix(".sto")
     mot = sto.with_suffix(".mot")
-    write_opensim_sto(sensor_orientations(path, method), sto, frame)
-    result = replay_recording(path, method=method)
+    offline = offline and _can_smooth(method)
+    write_opensim_sto(sensor_orientations(path, method, offline), sto, frame)
+    result = smooth_recording(path, method) if offline else replay_recording(path, method=method)
     write_opensim_mot(result.angles, result.columns, mot, Path(path).stem)
     return sto, mot

@@ -390,6 +390,80 @@ def replay_recording(
     )
 
 
+def smooth_recording(path: str | Path, method: str = "vqf") -> ReplayResult:
+    """A finished recording's angles from whole-session smoothing (the default of ``analyze``,
+    ``report`` and ``export``; :func:`replay_recording` gives the live numbers).
+
+    Each sensor's samples are fused forward and backward over the whole recording
+    (:meth:`HipPipeline.smooth`). The recording's own calibration is used (from its start; a
+    recording calibrated again later uses each calibration from the time it was stored), or,
+    without one, a calibration found in the data as ``hipsense process`` does.
+    """
+    info = overview(path)
+    roles = list(info.rates_hz)
+    collected: dict[str, list[SampleBlock]] = {}
+    markers: list[Marker] = []
+    events: list[SensorEvent] = []
+    calibrations: list[tuple[float, Calibration]] = []
+    last_s = -np.inf
+    samples = 0
+    for _, item in session_items(path, info.bulk, info.metadata):
+        if isinstance(item, SampleBlock):
+            if item.role in info.rates_hz and len(item):
+                collected.setdefault(item.role, []).append(item)
+                samples += len(item)
+                last_s = max(last_s, float(item.time_s[-1]))
+        elif isinstance(item, Calibration):
+            calibrations.append((last_s, item))
+        elif isinstance(item, Marker):
+            markers.append(item)
+        else:
+            events.append(item)
+    if not collected:
+        raise CalibrationError("no samples to calibrate from in the recording")
+    whole = {r: SampleBlock.concat(b) for r, b in collected.items()}
+    columns = angle_columns(roles)
+    if not calibrations:
+        batch = process_session(whole, method=method, rates_hz=info.rates_hz)
+        return ReplayResult(
+            columns,
+            batch.calibration,
+            "auto",
+            batch.angles,
+            len(batch.angles),
+            samples,
+            info.duration_s,
+            markers,
+            events,
+            info.damage,
+        )
+    parts: list[AngleBlock] = []
+    for k, (_, cal) in enumerate(calibrations):
+        angles = process_session(
+            whole, method=method, rates_hz=info.rates_hz, calibration=cal
+        ).angles
+        # Each calibration holds from its arrival (the first from the start) to the next one.
+        lo = -np.inf if k == 0 else calibrations[k][0]
+        hi = np.inf if k + 1 == len(calibrations) else calibrations[k + 1][0]
+        keep = (angles.time_s > lo) & (angles.time_s <= hi)
+        parts.append(
+            AngleBlock(angles.time_s[keep], {c: v[keep] for c, v in angles.columns.items()})
+        )
+    angles = AngleBlock.concat(parts)
+    return ReplayResult(
+        columns,
+        calibrations[-1][1],
+        "recording",
+        angles,
+        len(angles),
+        samples,
+        info.duration_s,
+        markers,
+        events,
+        info.damage,
+    )
+
+
 def item_time_s(item: SessionItem) -> float:
     """Session time an item belongs to (a block: its last sample)."""
     if isinstance(item, SampleBlock):
