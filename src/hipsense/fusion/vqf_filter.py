@@ -12,6 +12,7 @@ import numpy as np
 from vqf import VQF, offlineVQF
 
 from hipsense.fusion.base import OrientationFilter
+from hipsense.fusion.rest_anchor import anchor_at_rest
 from hipsense.types import FloatArray
 
 
@@ -27,6 +28,8 @@ class VQFFilter(OrientationFilter):
 
     name = "vqf"
     supports_smoothing = True
+    #: :meth:`smooth` anchors the inclination at rests (False: offlineVQF's output as it is)
+    rest_anchoring = True
 
     def __init__(self, rate_hz: float, use_mag: bool = False, **params: Any) -> None:
         super().__init__(rate_hz)
@@ -50,9 +53,15 @@ class VQFFilter(OrientationFilter):
     ) -> tuple[FloatArray, np.ndarray]:
         # offlineVQF: the same filter run forwards and backwards over the whole recording,
         # its gyroscope bias and rest estimates from both directions (Laidig & Seel 2023).
+        # Then every rest anchors the inclination to gravity (:mod:`.rest_anchor`).
         params = dict(self.params) or None
         if self.use_mag and mag_uT is not None:
             out = offlineVQF(gyr_rad_s, acc_m_s2, mag_uT, 1.0 / self.rate_hz, params)
-            return out["quat9D"], out["restDetected"]
-        out = offlineVQF(gyr_rad_s, acc_m_s2, None, 1.0 / self.rate_hz, params)
-        return out["quat6D"], out["restDetected"]
+            quat = out["quat9D"]
+        else:
+            out = offlineVQF(gyr_rad_s, acc_m_s2, None, 1.0 / self.rate_hz, params)
+            quat = out["quat6D"]
+        rest = out["restDetected"]
+        if self.rest_anchoring:
+            quat = anchor_at_rest(quat, acc_m_s2, gyr_rad_s, self.rate_hz)
+        return quat, rest
