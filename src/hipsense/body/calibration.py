@@ -46,7 +46,14 @@ GRAVITY_M_S2 = 9.81
 STATIC_MIN_S = 1.0
 STATIC_MAX_GYR_RMS_RAD_S = np.deg2rad(3.0)
 STATIC_MAX_ACC_DEVIATION_M_S2 = 0.6
-FUNCTIONAL_MIN_EXCURSION_DEG = 25.0
+# The smallest movement that makes a segment's left-right axis observable. A gyroscope's noise
+# (about 0.01-0.1 deg/s/sqrt(Hz)) and the residual bias after the static pose (its mean over
+# 3 s: well under 0.1 deg/s) add under 0.2 deg of spurious rotation to a 1 s movement, so a
+# 10 deg movement fixes the axis to about 1 deg; what limits small movements in practice is
+# the sway of the rest of the body during them (quiet stance: about 1 deg, which the axis
+# dominance below catches). 8 deg accepts "about 10 deg and up" with a margin for the
+# excursion's own estimate; the quality score and the expected error say how good it is.
+FUNCTIONAL_MIN_EXCURSION_DEG = 8.0
 FUNCTIONAL_MIN_AXIS_DOMINANCE = 0.80
 FUNCTIONAL_MAX_AXIS_TILT_DEG = 30.0
 
@@ -306,6 +313,7 @@ def calibrate(
         )
     segments: dict[str, SegmentCalibration] = {}
     warnings: list[str] = []
+    moves = _own_movements(data, static, functional)
     lift_axes: dict[str, FloatArray] = {}
     biases: dict[str, FloatArray] = {}
     for role in data.quat:
@@ -313,7 +321,14 @@ def calibrate(
             role, data.acc_m_s2[role][static], data.gyr_rad_s[role][static], static_dur
         )
         bias = biases[role] = np.nanmean(data.gyr_rad_s[role][static], axis=0)
-        y_raw, q_func = _functional_axis(role, data.gyr_rad_s[role][functional], bias, dt_s, z_axis)
+        own = moves.get(role)
+        # The role's own movements (its knee lifts, the hinges) when they were found in the
+        # window: other movements in it (the other leg, extra steps) do not blur its axis.
+        mask = functional if own is None else own
+        y_raw, q_func = _functional_axis(role, data.gyr_rad_s[role][mask], bias, dt_s, z_axis)
+        q_func["functional_axis_uncertainty_deg"] = _axis_uncertainty_deg(
+            data.gyr_rad_s[role], bias, y_raw, _runs(mask)
+        )
         lift_axes[role] = y_raw
         quality = {**q_static, **q_func}
         quality["score"] = _score(quality)
@@ -326,13 +341,85 @@ def calibrate(
     _add_lever_arms(data, segments, functional, biases, warnings)
     _add_gyro_corrections(data, segments, static, functional, lift_axes, biases, warnings)
     score = min(s.quality["score"] for s in segments.values())
+    expected = max(s.quality["functional_axis_uncertainty_deg"] for s in segments.values())
+    notes = [
+        f"{role}: {_movement_name(role)} {seg.quality['functional_excursion_deg']:.0f} deg, "
+        f"{seg.quality['functional_axis_dominance']:.0%} about one axis, axis to "
+        f"{seg.quality['functional_axis_uncertainty_deg']:.1f} deg"
+        for role, seg in segments.items()
+    ]
     return Calibration(
         segments,
         (float(static_window_s[0]), float(static_window_s[1])),
         (float(functional_window_s[0]), float(functional_window_s[1])),
         score,
         warnings,
+        method="routine",
+        expected_error_deg=float(expected),
+        notes=notes,
     )
+
+
+def _axis_uncertainty_deg(
+    gyr: FloatArray, bias: FloatArray, axis: FloatArray, runs: list[tuple[int, int]]
+) -> float:
+    """How well the movements fix the axis: the spread of the axes of single movements.
+
+    Each movement (a run of the mask) gives its own principal axis; the standard deviation of
+    their angles to the common axis over the square root of their number is the uncertainty
+    of the common one. With one movement only, its off-axis rotation bounds it:
+    ``atan(sqrt(off-axis / on-axis energy))``.
+    """
+    angles = []
+    for start, stop in runs:
+        g = gyr[start:stop] - bias
+        g = g[np.all(np.isfinite(g), axis=1)]
+        if len(g) < 5:
+            continue
+        evals, evecs = np.linalg.eigh(g.T @ g)
+        a = evecs[:, -1]
+        angles.append(float(np.degrees(np.arccos(min(1.0, abs(float(a @ axis)))))))
+        if len(runs) == 1:
+            off = float(max(evals[0] + evals[1], 0.0) / max(evals[2], 1e-300))
+            return float(np.degrees(np.arctan(np.sqrt(off))))
+    if len(angles) < 2:
+        return float("nan") if not angles else angles[0]
+    return float(np.sqrt(np.mean(np.square(angles))) / np.sqrt(len(angles)))
+
+
+def _own_movements(
+    data: AlignedBlock, static: np.ndarray, functional: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per role, the samples of its own calibration movements within ``functional``.
+
+    The pelvis: its excursions from the static pose in which it inclines more than either
+    thigh (a hip hinge: the legs stay about vertical); a thigh: its excursions in which it
+    inclines more than the pelvis and the other thigh (a knee lift). Roles without such a
+    movement are left out (the caller uses the whole window).
+    """
+    idx = np.flatnonzero(functional)
+    lo, hi = int(idx[0]), int(idx[-1]) + 1
+    s0, s1 = np.flatnonzero(static)[[0, -1]]
+    angle = {
+        role: _inclination_from_static_deg(data, role, int(s0), int(s1) + 1, slice(lo, hi))
+        for role in data.quat
+    }
+    out: dict[str, np.ndarray] = {}
+    for start, stop, role in _movement_events(angle):
+        mask = out.setdefault(role, np.zeros(len(data.time_s), dtype=bool))
+        mask[lo + start : lo + stop + 1] = True
+    return out
+
+
+def _inclination_from_static_deg(
+    data: AlignedBlock, role: str, s0: int, s1: int, span: slice
+) -> FloatArray:
+    """Angle (deg) between the sensor's up direction over ``span`` and at the static pose."""
+    up_static = np.nanmean(data.acc_m_s2[role][s0:s1], axis=0)
+    up_static /= np.linalg.norm(up_static)
+    up_now = qrotate_inverse_up(data.quat[role][span])
+    cosang = np.clip(up_now @ up_static, -1.0, 1.0)
+    return np.degrees(np.arccos(np.nan_to_num(cosang, nan=1.0)))
 
 
 def _add_lever_arms(
@@ -440,8 +527,13 @@ def q_sensor_in_segment(calibration: Calibration, role: str) -> FloatArray:
 STILL_MIN_S = 2.0
 STILL_MAX_GYR_RAD_S = np.deg2rad(6.0)
 STILL_MAX_ACC_DEVIATION_M_S2 = 0.4
-EXCURSION_ENTER_DEG = 25.0
-EXCURSION_LEAVE_DEG = 10.0
+# A calibration movement leaves the static pose by more than ENTER and ends back within LEAVE.
+# Quiet standing sways the pelvis and thighs by about 1 deg and the fused inclination's noise
+# is 0.1 deg, so 6 deg is a deliberate movement; 2.5 deg is back at the start pose.
+EXCURSION_ENTER_DEG = 6.0
+EXCURSION_LEAVE_DEG = 2.5
+# Repetitions of the routine's last movement follow each other within this pause.
+ROUTINE_MAX_PAUSE_S = 3.0
 SEARCH_S = 600.0
 
 
@@ -453,7 +545,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _excursions(angle_deg: FloatArray) -> list[tuple[int, int]]:
-    """Movements away from the start pose: enter above 25 deg, leave below 10 deg."""
+    """Movements away from the start pose: enter above ENTER deg, leave below LEAVE deg."""
     events: list[tuple[int, int]] = []
     above = np.flatnonzero(angle_deg > EXCURSION_ENTER_DEG)
     below = np.flatnonzero(angle_deg < EXCURSION_LEAVE_DEG)
@@ -475,20 +567,41 @@ def _excursions(angle_deg: FloatArray) -> list[tuple[int, int]]:
     return events
 
 
+def _movement_events(
+    angle: dict[str, FloatArray],
+) -> list[tuple[int, int, str]]:
+    """(start, stop, role) of each calibration movement: an excursion of ``role`` from the
+    static pose in which it inclines more than every other sensor (the pelvis: a hip hinge,
+    the legs about vertical; a thigh: a knee lift), in time order."""
+    events: list[tuple[int, int, str]] = []
+    for role, a in angle.items():
+        others = [angle[r] for r in angle if r != role]
+        for start, stop in _excursions(a):
+            peak = float(np.nanmax(a[start : stop + 1]))
+            if all(float(np.nanmax(o[start : stop + 1])) < peak for o in others):
+                events.append((start, stop, role))
+    return sorted(events)
+
+
 def detect_calibration_windows(
     data: AlignedBlock,
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     """Find the static pose and the functional movements of the calibration routine.
 
-    The static pose is the first stretch of at least 2 s in which every sensor is still; the
-    functional window runs from its end to the end of the second hip hinge (pelvis tilted by
-    more than 25 deg and back), and must contain at least one knee lift of each thigh. The
-    routine is looked for in the first ``SEARCH_S`` seconds of the data.
+    The static pose is the first stretch of at least 2 s in which every sensor is still. After
+    it, every excursion of a sensor from its static inclination (more than
+    ``EXCURSION_ENTER_DEG``, back below ``EXCURSION_LEAVE_DEG``) in which that sensor inclines
+    more than the others is a calibration movement: a hip hinge for the pelvis, a knee lift for
+    a thigh. The movements may come in any order, repeated, with pauses; the functional window
+    runs from the static pose to the end of the movement that completes the set (at least one
+    of each), extended over its repetitions that follow within ``ROUTINE_MAX_PAUSE_S`` of each
+    other (the second hinge). The routine is looked for in the first ``SEARCH_S``
+    seconds of the data.
 
     Raises
     ------
     CalibrationError
-        saying which part of the routine was not found, and where it was looked for.
+        saying which part of the routine was not found, what was found, and where.
     """
     if len(data.time_s) < 2:
         raise CalibrationError("no data to look for the calibration routine in")
@@ -517,32 +630,37 @@ def detect_calibration_windows(
     s0, s1 = runs[0]
     static = (float(t[s0]), float(t[s1 - 1]))
     after = slice(s1, None)
-    angle: dict[str, FloatArray] = {}
-    for role, q in data.quat.items():
-        up_static = np.nanmean(data.acc_m_s2[role][s0:s1], axis=0)
-        up_static /= np.linalg.norm(up_static)
-        up_now = qrotate_inverse_up(q[after])
-        cosang = np.clip(up_now @ up_static, -1.0, 1.0)
-        angle[role] = np.degrees(np.arccos(np.nan_to_num(cosang, nan=1.0)))
-    hinges = _excursions(angle["pelvis"])
-    if len(hinges) < 2:
-        raise CalibrationError(
-            f"found {len(hinges)} of the 2 hip hinges after the still period "
-            f"(from {t[s1 - 1]:.1f} s): bow forward with straight legs, twice, after the knee "
-            "lifts (or give --functional START:END)"
-        )
-    end_index = s1 + hinges[1][1]
-    functional = (static[1], float(t[min(end_index + int(0.5 / dt_s), len(t) - 1)]))
-    for role in data.quat:
-        if role == "pelvis":
+    angle = {role: _inclination_from_static_deg(data, role, s0, s1, after) for role in data.quat}
+    events = _movement_events(angle)
+    need = set(data.quat)
+    seen: set[str] = set()
+    end: int | None = None
+    max_pause = round(ROUTINE_MAX_PAUSE_S / dt_s)
+    last_role = ""
+    for start, stop, role in events:
+        if end is not None:
+            # Repetitions of the movement that completed the set (the second hinge) belong to
+            # the routine; anything else (an exercise's first rep) ends it.
+            if role != last_role or start - end > max_pause:
+                break
+            end = max(end, stop)
             continue
-        lifts = [e for e in _excursions(angle[role]) if s1 + e[0] < end_index]
-        if not lifts:
-            raise CalibrationError(
-                f"no {SIDES[role]} knee lifts found between {functional[0]:.1f} and "  # type: ignore[index]
-                f"{functional[1]:.1f} s: lift each instrumented knee three times before the "
-                "hip hinges (or give --functional START:END)"
-            )
+        seen.add(role)
+        if seen == need:
+            end, last_role = stop, role
+    if end is None:
+        counts = {r: sum(1 for e in events if e[2] == r) for r in data.quat}
+        missing = [r for r in data.quat if counts[r] == 0]
+        found = ", ".join(f"{counts[r]} {_movement_name(r)}" for r in data.quat)
+        raise CalibrationError(
+            f"no {' or '.join(_movement_name(r) for r in missing)} found after the still "
+            f"period (from {t[s1 - 1]:.1f} s; found {found}; a movement counts when its "
+            f"sensor inclines more than {EXCURSION_ENTER_DEG:g} deg and more than the others): "
+            "lift each instrumented knee and bow forward with straight legs "
+            "(or give --functional START:END)"
+        )
+    end_index = s1 + end
+    functional = (static[1], float(t[min(end_index + int(0.5 / dt_s), len(t) - 1)]))
     return static, functional
 
 
