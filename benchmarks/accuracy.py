@@ -14,6 +14,16 @@ A 10-minute session checks that nothing drifts. Run: ``.venv/bin/python benchmar
 [--filters vqf,madgwick,mahony,ekf] [--seed 1]`` (ahrs filters are pure Python: minutes).
 ``--seeds N`` instead runs every scenario for seeds 1..N (subject, mounting and sensor errors
 drawn anew each time) with the given filters, and lists the runs above the bar.
+
+``--population N [--causal] [--scenarios a,b] [--exercise-s 30] [--population-seed 0]``
+instead draws N subjects (:func:`hipsim.draw_population`: hinge 10-60 deg, knee lift
+30-100 deg, speed, repetitions, order, pauses, extra movements, 25-200 Hz per sensor,
+mounting), simulates each scenario for each (the routine, then ``--exercise-s`` of the
+exercise; default a whole block), processes it as ``hipsense process`` does (``--causal``:
+as ``hipsense process --causal``), issue error model, vqf, and prints per angle the median,
+95th percentile and worst subject's RMSE, and how many subjects the calibration accepted with
+the refusals' messages grouped. Bars: whole-session smoothing flexion 0.5, tilt 0.2; causal
+flexion 1.0, tilt 0.5; abduction and rotation 3 deg.
 """
 
 from __future__ import annotations
@@ -22,9 +32,19 @@ import argparse
 import time
 
 import hipsim
-from hipsim.accuracy import AccuracyReport, evaluate, issue_error_model
+from hipsim.accuracy import (
+    ACCURACY_BAR_DEG,
+    ANGLES,
+    AccuracyReport,
+    PopulationAccuracy,
+    evaluate,
+    evaluate_population,
+    issue_error_model,
+)
+from hipsim.population import simulate_population
 
 BAR = {"flex": 1.0, "tilt": 0.5, "abd": 3.0, "rot": 3.0}
+EXERCISES = [s for s in hipsim.SCENARIOS if s != "calibration"]
 
 
 def _row(r: AccuracyReport) -> tuple[str, bool]:
@@ -50,7 +70,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--models", default="issue,realistic")
     parser.add_argument("--seeds", type=int, default=0, help="sweep seeds 1..N instead")
+    parser.add_argument("--population", type=int, default=0, help="N drawn subjects instead")
+    parser.add_argument("--population-seed", type=int, default=0)
+    parser.add_argument("--causal", action="store_true", help="population: the causal path")
+    parser.add_argument("--scenarios", default=",".join(EXERCISES), help="population: which")
+    parser.add_argument(
+        "--exercise-s", type=float, default=None, help="population: seconds after the routine"
+    )
     args = parser.parse_args()
+    if args.population:
+        scenarios = args.scenarios.split(",")
+        unknown = [s for s in scenarios if s not in hipsim.SCENARIOS]
+        if unknown:
+            parser.error(f"unknown scenario {', '.join(unknown)}; one of {hipsim.SCENARIOS}")
+        _population(
+            args.population, args.population_seed, scenarios, not args.causal, args.exercise_s
+        )
+        return
     filters = args.filters.split(",")
     models = {"issue": issue_error_model(), "realistic": hipsim.ImuErrors.realistic()}
     header = (
@@ -94,6 +130,67 @@ def _sweep(n_seeds: int, filters: list[str], models: dict, header: str) -> None:
                     if not ok:
                         above.append(f"{scenario} seed {seed} {method}")
         print(f"runs above the bar: {len(above)}" + "".join(f"\n  {a}" for a in above))
+
+
+def _population(
+    n: int, seed: int, scenarios: list[str], offline: bool, exercise_s: float | None
+) -> None:
+    subjects = hipsim.draw_population(n, seed)
+    bar = ACCURACY_BAR_DEG[offline]
+    mode = "whole-session smoothing" if offline else "causal"
+    length = "one exercise block" if exercise_s is None else f"{exercise_s:g} s of exercise"
+    print(
+        f"== population of {n} subjects (seed {seed}), {mode}, issue error model, vqf, "
+        f"routine + {length}; RMSE in deg over the subjects the calibration accepted =="
+    )
+    print(
+        f"{'scenario':30s} {'accepted':>8s} {'angle':10s} {'median':>7s} {'p95':>7s} "
+        f"{'worst':>7s} {'subject':>7s} {'bar':>5s}"
+    )
+    listed: set[int] = set()
+    above: list[str] = []
+    for scenario in scenarios:
+        t0 = time.perf_counter()
+        sessions = simulate_population(
+            subjects, scenario, errors=issue_error_model(), exercise_s=exercise_s
+        )
+        result = evaluate_population(sessions, offline=offline)
+        accepted = f"{result.accepted}/{result.n_subjects}"
+        for k, angle in enumerate(ANGLES):
+            median, p95, worst, worst_id = result.summary(angle)
+            limit = bar.get(angle)
+            flag = ""
+            if limit is not None and worst > limit:
+                flag = "  ABOVE BAR"
+                above.append(f"{scenario} {angle} {worst:.2f} (#{worst_id})")
+            listed.update([worst_id] if worst_id >= 0 else [])
+            print(
+                f"{scenario if k == 0 else '':30s} {accepted if k == 0 else '':>8s} "
+                f"{angle:10s} {median:7.3f} {p95:7.3f} {worst:7.3f} "
+                f"{'#' + str(worst_id) if worst_id >= 0 else '-':>7s} "
+                f"{'-' if limit is None else f'{limit:.1f}':>5s}{flag}"
+            )
+        _print_refusals(result)
+        if result.quality:
+            scores = sorted(result.quality.values())
+            print(
+                f"{'':30s} calibration quality: min {scores[0]:.0f}, median "
+                f"{scores[len(scores) // 2]:.0f}  ({time.perf_counter() - t0:.1f} s)",
+                flush=True,
+            )
+        listed.update(result.refused)
+    above_lines = "" if not above else "\n  " + "\n  ".join(above)
+    print(f"\nabove the bar: {len(above)}{above_lines}")
+    print("\nsubjects named above:")
+    for subject in subjects:
+        if subject.subject_id in listed:
+            print(f"  {subject.describe()}")
+
+
+def _print_refusals(result: PopulationAccuracy) -> None:
+    for message, ids in result.refusals().items():
+        shown = ", ".join(f"#{i}" for i in ids[:12]) + (" ..." if len(ids) > 12 else "")
+        print(f"{'':30s} refused {len(ids)}: {message}  ({shown})")
 
 
 if __name__ == "__main__":

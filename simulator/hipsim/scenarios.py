@@ -8,6 +8,7 @@ timings vary slightly with the seed. Angles in degrees, distances in metres.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,6 +35,9 @@ SCENARIOS: tuple[str, ...] = (
 CALIBRATION_LABELS: tuple[str, ...] = ("static", "knee_lift_left", "knee_lift_right", "hip_hinge")
 SIDES: tuple[str, str] = ("left", "right")
 OTHER_SIDE = {"left": "right", "right": "left"}
+ROUTINE_GROUPS: tuple[str, str, str] = ("knee_lift_left", "knee_lift_right", "hip_hinge")
+EXTRA_MOVEMENTS: tuple[str, ...] = ("squat", "step_in_place")
+THIGH_M, SHANK_M = 0.42, 0.45  # segment lengths of the scripted movements (m)
 
 Block = Callable[[ScriptBuilder, np.random.Generator], None]
 
@@ -61,41 +65,227 @@ def rest_standing(b: ScriptBuilder, duration_s: float = 2.5, move_s: float = 1.5
         b.hold(duration_s)
 
 
-def calibration_routine(b: ScriptBuilder, rng: np.random.Generator) -> None:
-    """Static pose 3 s, 3 knee lifts per leg, 2 hip hinges, 2 s still (about 28 s)."""
+@dataclass(frozen=True)
+class CalibrationRoutine:
+    """How one subject performs the calibration routine (the defaults: the README's routine).
+
+    The routine is: the static pose, then the three movement groups (each leg's knee lifts,
+    the hip hinges) in ``order``, each followed by its pause, optionally with an unrelated
+    movement after one of the first two groups, then a standing rest. Amplitudes are drawn
+    per repetition from their ranges with the script's random generator.
+
+    Attributes
+    ----------
+    static_s : standing still at the start (s).
+    order : the movement groups in the order performed, a permutation of
+        :data:`ROUTINE_GROUPS`.
+    knee_lifts : knee lifts per leg.
+    knee_lift_deg : (low, high) hip flexion of each knee lift (deg).
+    knee_lift_move_s : duration of each movement up and down (s).
+    knee_lift_top_s : still at the top of each lift (s).
+    hinges : hip hinges.
+    hinge_deg : (low, high) anterior pelvic tilt of each hinge (deg).
+    hinge_lean_deg : (low, high) forward lean of the thighs in each hinge (deg): the hips go
+        back, the hips flex by tilt + lean.
+    hinge_move_s : duration of each movement down and up (s).
+    hinge_bottom_s : still at the bottom of each hinge (s).
+    rep_pause_s : standing still between repetitions of a group (s).
+    pauses_s : standing still after each group, in ``order`` (s).
+    extra_movement : None or one of :data:`EXTRA_MOVEMENTS` (a small squat, or steps in
+        place), performed after group ``extra_after`` (0 or 1) and its pause.
+    extra_after : index in ``order`` of the group the extra movement follows.
+    extra_move_s : duration of each movement of the extra movement (s); a step takes it.
+    extra_steps : how many steps in place.
+    extra_pause_s : standing still after the extra movement (s).
+    rest_s : standing still at the end (s).
+    """
+
+    static_s: float = 3.0
+    order: tuple[str, ...] = ROUTINE_GROUPS
+    knee_lifts: int = 3
+    knee_lift_deg: tuple[float, float] = (70.0, 80.0)
+    knee_lift_move_s: float = 1.1
+    knee_lift_top_s: float = 0.3
+    hinges: int = 2
+    hinge_deg: tuple[float, float] = (50.0, 60.0)
+    hinge_lean_deg: tuple[float, float] = (2.0, 5.0)
+    hinge_move_s: float = 1.3
+    hinge_bottom_s: float = 0.4
+    rep_pause_s: float = 0.0
+    pauses_s: tuple[float, float, float] = (1.0, 1.0, 0.0)
+    extra_movement: str | None = None
+    extra_after: int = 0
+    extra_move_s: float = 1.0
+    extra_steps: int = 4
+    extra_pause_s: float = 1.0
+    rest_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if sorted(self.order) != sorted(ROUTINE_GROUPS):
+            raise ValueError(f"order must be a permutation of {ROUTINE_GROUPS}, got {self.order}")
+        if self.extra_movement is not None and self.extra_movement not in EXTRA_MOVEMENTS:
+            raise ValueError(
+                f"extra_movement must be None or one of {EXTRA_MOVEMENTS}, "
+                f"got {self.extra_movement!r}"
+            )
+        if self.extra_after not in (0, 1):
+            raise ValueError(f"extra_after must be 0 or 1, got {self.extra_after}")
+        if self.knee_lifts < 1 or self.hinges < 1 or self.extra_steps < 1:
+            raise ValueError("at least one knee lift per leg, one hip hinge and one step")
+        for name in ("knee_lift_deg", "hinge_deg", "hinge_lean_deg"):
+            low, high = getattr(self, name)
+            if not 0.0 <= low <= high:
+                raise ValueError(f"{name} must be (low, high) with 0 <= low <= high")
+        durations = (
+            self.static_s,
+            self.knee_lift_move_s,
+            self.hinge_move_s,
+            self.extra_move_s,
+        )
+        pauses = (
+            self.knee_lift_top_s,
+            self.hinge_bottom_s,
+            self.rep_pause_s,
+            *self.pauses_s,
+            self.extra_pause_s,
+            self.rest_s,
+        )
+        if min(durations) <= 0.0 or min(pauses) < 0.0:
+            raise ValueError("movement durations must be positive and pauses not negative")
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the routine (s); the drawn amplitudes do not change it."""
+        b = ScriptBuilder()
+        calibration_routine(b, np.random.default_rng(0), self)
+        return b.t
+
+
+def calibration_routine(
+    b: ScriptBuilder, rng: np.random.Generator, routine: CalibrationRoutine | None = None
+) -> None:
+    """Append the calibration routine (default: static 3 s, 3 knee lifts per leg, 2 hip
+    hinges, 2 s still; about 28 s).
+
+    Parameters
+    ----------
+    b : the script to append to (standing in the neutral pose).
+    rng : draws each repetition's amplitude (and the extra movement's).
+    routine : how the subject performs it; None is :class:`CalibrationRoutine` ``()``, whose
+        script is the same for the same ``rng`` as before the routine had parameters.
+    """
+    r = CalibrationRoutine() if routine is None else routine
     with b.marker("static"):
-        b.hold(3.0)
-    for side in SIDES:
-        with b.marker(f"knee_lift_{side}", side):
-            for _ in range(3):
-                b.move(1.1, **_hip(side, flexion=rng.uniform(70.0, 80.0)))
-                b.hold(0.3)
-                b.move(1.1, **_hip(side, flexion=0.0))
-        b.hold(1.0)
+        b.hold(r.static_s)
+    for index, group in enumerate(r.order):
+        if group == "hip_hinge":
+            _hip_hinges(b, rng, r)
+        else:
+            _knee_lifts(b, rng, r, group.removeprefix("knee_lift_"))
+        b.hold(r.pauses_s[index])
+        if r.extra_movement is not None and r.extra_after == index:
+            with b.marker(r.extra_movement):
+                if r.extra_movement == "squat":
+                    _small_squat(b, rng, r.extra_move_s)
+                else:
+                    _steps_in_place(b, rng, r.extra_move_s, r.extra_steps)
+            b.hold(r.extra_pause_s)
+    with b.marker("rest_standing"):
+        b.hold(r.rest_s)
+
+
+def _knee_lifts(
+    b: ScriptBuilder, rng: np.random.Generator, r: CalibrationRoutine, side: str
+) -> None:
+    with b.marker(f"knee_lift_{side}", side):
+        for rep in range(r.knee_lifts):
+            if rep:
+                b.hold(r.rep_pause_s)
+            b.move(r.knee_lift_move_s, **_hip(side, flexion=rng.uniform(*r.knee_lift_deg)))
+            b.hold(r.knee_lift_top_s)
+            b.move(r.knee_lift_move_s, **_hip(side, flexion=0.0))
+
+
+def _hip_hinges(b: ScriptBuilder, rng: np.random.Generator, r: CalibrationRoutine) -> None:
     with b.marker("hip_hinge"):
-        for _ in range(2):
-            tilt = rng.uniform(50.0, 60.0)
-            lean = np.deg2rad(rng.uniform(2.0, 5.0))  # thighs lean a little: hips go back
+        for rep in range(r.hinges):
+            if rep:
+                b.hold(r.rep_pause_s)
+            tilt = rng.uniform(*r.hinge_deg)
+            lean = np.deg2rad(rng.uniform(*r.hinge_lean_deg))  # thighs lean: hips go back
             flexion = tilt + np.rad2deg(lean)
             b.move_body(
-                1.3,
-                forward_m=-0.42 * np.sin(lean),
-                up_m=-0.42 * (1 - np.cos(lean)),
+                r.hinge_move_s,
+                forward_m=-THIGH_M * np.sin(lean),
+                up_m=-THIGH_M * (1 - np.cos(lean)),
                 pelvic_tilt_deg=tilt,
                 **_hip("left", flexion=flexion),
                 **_hip("right", flexion=flexion),
             )
-            b.hold(0.4)
+            b.hold(r.hinge_bottom_s)
             b.move_body(
-                1.3,
-                forward_m=0.42 * np.sin(lean),
-                up_m=0.42 * (1 - np.cos(lean)),
+                r.hinge_move_s,
+                forward_m=THIGH_M * np.sin(lean),
+                up_m=THIGH_M * (1 - np.cos(lean)),
                 pelvic_tilt_deg=0.0,
                 **_hip("left", flexion=0.0),
                 **_hip("right", flexion=0.0),
             )
-    with b.marker("rest_standing"):
-        b.hold(2.0)
+
+
+def _small_squat(b: ScriptBuilder, rng: np.random.Generator, move_s: float) -> None:
+    """A shallow squat: thighs 25-35 deg and shanks 60 % of that forward of vertical, the
+    pelvis 6-12 deg anterior; the hips sink and go back over the feet."""
+    tilt = rng.uniform(6.0, 12.0)
+    thigh = np.deg2rad(rng.uniform(25.0, 35.0))
+    shank = 0.6 * thigh
+    down_m = THIGH_M * (1 - np.cos(thigh)) + SHANK_M * (1 - np.cos(shank))
+    back_m = THIGH_M * np.sin(thigh) - SHANK_M * np.sin(shank)
+    flexion = tilt + np.rad2deg(thigh)
+    b.move_body(
+        move_s,
+        forward_m=-back_m,
+        up_m=-down_m,
+        pelvic_tilt_deg=tilt,
+        **_hip("left", flexion=flexion),
+        **_hip("right", flexion=flexion),
+    )
+    b.hold(0.3 * move_s)
+    b.move_body(
+        move_s,
+        forward_m=back_m,
+        up_m=down_m,
+        pelvic_tilt_deg=0.0,
+        **_hip("left", flexion=0.0),
+        **_hip("right", flexion=0.0),
+    )
+
+
+def _steps_in_place(b: ScriptBuilder, rng: np.random.Generator, step_s: float, steps: int) -> None:
+    """Steps in place: each thigh in turn 15-25 deg up, the hips 1-3 cm over the stance
+    foot, the swing side of the pelvis 0.5-2 deg up (the stance hip abducts as much, its
+    thigh stays vertical); ``step_s`` per step."""
+    first = str(rng.choice(SIDES))
+    for step in range(steps):
+        swing = first if step % 2 == 0 else OTHER_SIDE[first]
+        stance = OTHER_SIDE[swing]
+        to_stance = 1.0 if stance == "left" else -1.0  # body left is +
+        shift_m = rng.uniform(0.01, 0.03)
+        hike = rng.uniform(0.5, 2.0)
+        b.move_body(
+            0.5 * step_s,
+            left_m=to_stance * shift_m,
+            pelvic_obliquity_deg=-to_stance * hike,  # + when the left side rises
+            **_hip(swing, flexion=rng.uniform(15.0, 25.0)),
+            **_hip(stance, abduction=hike),
+        )
+        b.move_body(
+            0.5 * step_s,
+            left_m=-to_stance * shift_m,
+            pelvic_obliquity_deg=0.0,
+            **_hip(swing, flexion=0.0),
+            **_hip(stance, abduction=0.0),
+        )
 
 
 def _active_extension(b: ScriptBuilder, rng: np.random.Generator, compensated: bool) -> None:
@@ -432,17 +622,19 @@ def build_script_builder(
     rng: np.random.Generator,
     duration_s: float | None,
     include_calibration: bool,
+    routine: CalibrationRoutine | None = None,
 ) -> ScriptBuilder:
     """Append the calibration routine and scenario blocks until ``duration_s`` is filled.
 
     Without ``duration_s`` one block follows the calibration. With it, blocks repeat while
     another whole block fits; the remainder is standing rest (the caller truncates).
+    ``routine`` is how the subject performs the calibration routine (None: the default).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
     b = ScriptBuilder()
     if include_calibration:
-        calibration_routine(b, rng)
+        calibration_routine(b, rng, routine)
     else:
         with b.marker("rest_standing"):
             b.hold(3.0)
@@ -463,4 +655,13 @@ def build_script_builder(
     return b
 
 
-__all__ = ["CALIBRATION_LABELS", "CHANNELS", "SCENARIOS", "build_script_builder"]
+__all__ = [
+    "CALIBRATION_LABELS",
+    "CHANNELS",
+    "EXTRA_MOVEMENTS",
+    "ROUTINE_GROUPS",
+    "SCENARIOS",
+    "CalibrationRoutine",
+    "build_script_builder",
+    "calibration_routine",
+]

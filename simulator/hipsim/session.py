@@ -25,7 +25,7 @@ from hipsense.types import (
 )
 from hipsim.imu import ImuErrors, SensorErrorDraw, sample_sensor
 from hipsim.kinematics import BodyModel, make_body, sensor_motion
-from hipsim.scenarios import SCENARIOS, build_script_builder
+from hipsim.scenarios import SCENARIOS, CalibrationRoutine, build_script_builder
 from hipsim.script import HIP_CHANNELS, PELVIS_CHANNELS, SIDE_NAMES, Marker, MotionScript
 
 # Independent random streams per purpose (and per sensor), so that e.g. switching errors off
@@ -116,10 +116,11 @@ class SimSession:
         return sensor_motion(self.script, self.body, role, np.asarray(time_s, float)).quat
 
     def exercise_markers(self) -> list[Marker]:
-        """Markers of exercise phases (no calibration routine, standing rests or turns)."""
-        from hipsim.scenarios import CALIBRATION_LABELS
+        """Markers of exercise phases (no calibration routine, its extra movements, standing
+        rests or turns)."""
+        from hipsim.scenarios import CALIBRATION_LABELS, EXTRA_MOVEMENTS
 
-        skip = {*CALIBRATION_LABELS, "rest_standing", "turn"}
+        skip = {*CALIBRATION_LABELS, *EXTRA_MOVEMENTS, "rest_standing", "turn"}
         return [m for m in self.markers if m.label not in skip]
 
 
@@ -148,6 +149,7 @@ def simulate_session(
     with_mag: bool = False,
     soft_tissue: bool = False,
     include_calibration: bool = True,
+    routine: CalibrationRoutine | None = None,
 ) -> SimSession:
     """Simulate an exercise session with exact IMU physics and ground truth.
 
@@ -163,6 +165,9 @@ def simulate_session(
     with_mag : also simulate magnetometers (uT).
     soft_tissue : add skin motion of the thigh sensors (a few degrees at high flexion).
     include_calibration : start with the calibration routine (else a 3 s standing rest).
+    routine : how the subject performs the calibration routine (amplitudes, speed, order,
+        pauses); None is the default routine. :meth:`hipsim.population.Subject.simulate`
+        passes a drawn subject's routine and sensor rates.
 
     Returns
     -------
@@ -183,7 +188,7 @@ def simulate_session(
     rates = _rates(rate_hz, roles)
     body_rng = np.random.default_rng([seed, _STREAM_BODY])
     script_rng = np.random.default_rng([seed, _STREAM_SCRIPT])
-    builder = build_script_builder(scenario, script_rng, duration_s, include_calibration)
+    builder = build_script_builder(scenario, script_rng, duration_s, include_calibration, routine)
     script = builder.build(duration_s)
     body = make_body(body_rng, soft_tissue)
     samples: dict[str, SampleBlock] = {}
