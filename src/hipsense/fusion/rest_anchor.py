@@ -52,16 +52,18 @@ def still_samples(gyr_rad_s: FloatArray, acc_m_s2: FloatArray, rate_hz: float) -
     """Samples where the specific force is gravity alone, to the accelerometer's noise.
 
     A filter's rest detector admits slow movement (VQF: 2 deg/s and 0.5 m/s^2, i.e. up to 3
-    deg of apparent tilt); an anchor must not. Still here: the rotation rate is below
-    ``ANCHOR_MAX_GYR_RAD_S`` after removing its median over the session's quiet samples
-    (the gyroscope's bias), and the specific force stays within ``ANCHOR_MAX_ACC_DEV_M_S2``
+    deg of apparent tilt); an anchor must not. Still here: the rotation rate, averaged over
+    0.25 s, is below ``ANCHOR_MAX_GYR_RAD_S`` after removing its median over the session's
+    quiet samples (the gyroscope's bias), and the specific force stays within ``ANCHOR_MAX_ACC_DEV_M_S2``
     (or 4 times the accelerometer's own noise, if larger) of its mean over 0.25 s.
     """
     n = max(3, round(ANCHOR_MIN_REST_S * rate_hz))
     gyr_n = np.linalg.norm(gyr_rad_s, axis=1)
     quiet = gyr_n < np.deg2rad(3.0)
     bias = np.median(gyr_rad_s[quiet], axis=0) if quiet.sum() > n else np.zeros(3)
-    slow = np.linalg.norm(gyr_rad_s - bias, axis=1) < ANCHOR_MAX_GYR_RAD_S
+    # Averaged over the 0.25 s window: a gyroscope's per-sample noise at 200 Hz is about
+    # 0.5 deg/s per axis, which would break every rest into pieces.
+    slow = np.linalg.norm(_moving_mean(gyr_rad_s - bias, n), axis=1) < ANCHOR_MAX_GYR_RAD_S
     # The accelerometer's noise floor: consecutive differences over the quietest 5 % of
     # 0.25 s windows (vibration or movement elsewhere in the session must not raise it).
     diff = np.linalg.norm(np.diff(acc_m_s2, axis=0), axis=1) / np.sqrt(2.0)
