@@ -54,7 +54,8 @@ def still_samples(gyr_rad_s: FloatArray, acc_m_s2: FloatArray, rate_hz: float) -
     A filter's rest detector admits slow movement (VQF: 2 deg/s and 0.5 m/s^2, i.e. up to 3
     deg of apparent tilt); an anchor must not. Still here: the rotation rate, averaged over
     0.25 s, is below ``ANCHOR_MAX_GYR_RAD_S`` after removing its median over the session's
-    quiet samples (the gyroscope's bias), and the specific force stays within ``ANCHOR_MAX_ACC_DEV_M_S2``
+    quiet samples (the gyroscope's bias), and the specific force stays within
+    ``ANCHOR_MAX_ACC_DEV_M_S2``
     (or 4 times the accelerometer's own noise, if larger) of its mean over 0.25 s.
     """
     n = max(3, round(ANCHOR_MIN_REST_S * rate_hz))
