@@ -28,20 +28,47 @@ def _window(text: str) -> tuple[float, float]:
     return start, end
 
 
+def _placement(text: str) -> tuple[str, str]:
+    from hipsense.body.mounting import parse_placement
+    from hipsense.errors import ConfigurationError
+
+    role, sep, site = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ROLE=SITE (e.g. pelvis=sacrum)")
+    try:
+        parse_placement(role.strip(), site)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return role.strip(), site.strip()
+
+
 def _cmd_process(args: argparse.Namespace) -> int:
+    from hipsense.errors import InputFormatError
     from hipsense.pipeline import process_session
     from hipsense.recording.generic_csv import read_samples_csv, write_angles_csv
     from hipsense.types import angle_columns
 
     t0 = time.perf_counter()
     offline = not args.causal and FILTERS[args.filter].supports_smoothing
-    samples = read_samples_csv(args.samples)
+    if any("=" in item for item in args.samples):
+        from hipsense.recording.xsens import read_role_files
+
+        samples, load_notes = read_role_files(args.samples)
+    elif len(args.samples) == 1:
+        samples, load_notes = read_samples_csv(args.samples[0]), []
+    else:
+        raise InputFormatError(
+            "give one samples CSV, or ROLE=FILE per sensor (pelvis=A.txt thigh_left=B.txt ...)"
+        )
+    for note in load_notes:
+        print(f"note: {note}", file=sys.stderr)
     result = process_session(
         samples,
         method=args.filter,
         static_window_s=args.static,
         functional_window_s=args.functional,
         offline=offline,
+        placements=dict(args.placement) if args.placement else None,
     )
     columns = angle_columns(list(samples))
     write_angles_csv(args.out, result.angles, columns)
@@ -91,13 +118,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="generic samples CSV -> angles CSV",
         description="Calibrate and compute hip and pelvis angles from a samples CSV.",
     )
-    p.add_argument("samples", help="samples CSV (time_s,role,acc_x..gyr_z[,mag_x..mag_z])")
+    p.add_argument(
+        "samples",
+        nargs="+",
+        metavar="SAMPLES",
+        help="samples CSV (time_s,role,acc_x..gyr_z[,mag_x..mag_z]), or ROLE=FILE per sensor "
+        "for Xsens/Movella text exports (pelvis=A.txt thigh_left=B.txt thigh_right=C.txt)",
+    )
     p.add_argument("--out", required=True, help="angles CSV to write")
     p.add_argument("--static", type=_window, metavar="START:END", help="still pose window, s")
     p.add_argument(
         "--functional", type=_window, metavar="START:END", help="knee lifts + hinges window, s"
     )
     p.add_argument("--filter", choices=sorted(FILTERS), default="vqf", help="orientation filter")
+    p.add_argument(
+        "--placement",
+        type=_placement,
+        action="append",
+        metavar="ROLE=SITE",
+        help="declared sensor placement (pelvis=sacrum, thigh_left=lateral|anterior[:AXIS], AXIS "
+        "the sensor axis away from the skin, default +z), used when the session has neither the "
+        "calibration routine nor walking; repeat per sensor",
+    )
     p.add_argument(
         "--causal",
         action="store_true",

@@ -226,6 +226,7 @@ def process_session(
     rates_hz: dict[str, float] | None = None,
     offline: bool = True,
     calibration: Calibration | None = None,
+    placements: dict[str, str] | None = None,
 ) -> SessionResult:
     """Batch entry point: a whole session's samples -> calibrated angles (one big block).
 
@@ -239,11 +240,20 @@ def process_session(
     ``offline`` (default): the second pass fuses each sensor forward and backward over the
     whole session (:meth:`HipPipeline.smooth`), the most accurate estimate of a finished
     session; ``False``: the causal filter, the numbers a live session would have shown.
-    ``calibration``: use this one (a recording's) instead of the first pass.
+    ``calibration``: use this one (a recording's) instead of the first pass. ``placements``
+    (role -> declared placement, :mod:`hipsense.body.mounting`) lets a session with neither the
+    routine nor walking calibrate.
     """
     rates = rates_hz or {r: estimate_rate_hz(b) for r, b in samples.items()}
     cal = calibration or _first_pass(
-        samples, rates, method, static_window_s, functional_window_s, output_rate_hz, realign
+        samples,
+        rates,
+        method,
+        static_window_s,
+        functional_window_s,
+        output_rate_hz,
+        realign,
+        placements,
     )
     pipe = HipPipeline(
         rates, method=method, output_rate_hz=output_rate_hz, calibration=cal, realign=realign
@@ -261,6 +271,7 @@ def _first_pass(
     functional_window_s: tuple[float, float] | None,
     output_rate_hz: float | None,
     realign: bool,
+    placements: dict[str, str] | None = None,
 ) -> Calibration:
     """Calibration of a session from a causal pass over its start (see process_session)."""
     t0 = min(float(b.time_s[0]) for b in samples.values())
@@ -270,7 +281,12 @@ def _first_pass(
     if static_window_s is not None and functional_window_s is not None:  # i.e. ``given``
         search_end_s = max(static_window_s[1], functional_window_s[1]) + 1.0
     first = HipPipeline(
-        rates, method=method, output_rate_hz=output_rate_hz, realign=realign, buffer_limit_s=np.inf
+        rates,
+        method=method,
+        output_rate_hz=output_rate_hz,
+        realign=realign,
+        buffer_limit_s=np.inf,
+        placements=placements,
     )
     # The first pass grows its span (60 s, 120 s, ...) until the routine is found well inside
     # it: fusion is causal, so the windows and the calibration are those a pass over the whole
@@ -298,7 +314,7 @@ def _first_pass(
                 found = detect_calibration_windows(first.buffered())
             except CalibrationError:
                 if last:
-                    raise
+                    break  # no routine: calibrate_auto tries the other methods
             else:
                 if last or found[1][1] <= end_s - FIRST_PASS_MARGIN_S:
                     windows = found

@@ -1,0 +1,215 @@
+"""A real recording without our routine: the OpenSense example trial (opensim-core, Apache-2.0;
+tests/data/opensense/README.md). Xsens MTw on the pelvis and both femurs, 100 Hz, standing 2 s
+then walking with turns; the files carry no gyroscope, so it is derived from the Xsens
+orientation (hipsense.recording.xsens).
+
+What is compared: hipsense's hip flexion and pelvic tilt (our 6D fusion of the accelerometer and
+the derived rate, calibrated automatically) against the same angles from the Xsens on-board 9D
+orientation with the same sensor-to-segment calibration; and the relative heading between the
+pelvis and each thigh sensor that the walking calibration found, against the one of the Xsens
+9D orientations (a common magnetic north). Run as a script for the figures::
+
+    .venv/bin/python tests/test_opensense_trial.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hipsense.body.auto_calibration import calibrate_auto
+from hipsense.body.calibration import Calibration, segment_from_axes
+from hipsense.body.frames import qconj, qmul, quat_to_matrix
+from hipsense.body.kinematics import HipKinematics
+from hipsense.cli import main
+from hipsense.pipeline import HipPipeline, SessionResult, process_session
+from hipsense.recording.xsens import XsensExport, read_xsens_txt
+from hipsense.types import AlignedBlock, AngleBlock
+
+DATA = Path(__file__).parent / "data" / "opensense"
+TRIAL = {
+    "pelvis": DATA / "pelvis_00B42279.txt.gz",
+    "thigh_left": DATA / "thigh_left_00B421EE.txt.gz",
+    "thigh_right": DATA / "thigh_right_00B4227C.txt.gz",
+}
+COMPARED = ("hip_flexion_left_deg", "hip_flexion_right_deg", "pelvic_tilt_deg")
+
+
+def _exports() -> dict[str, XsensExport]:
+    return {role: read_xsens_txt(path, role) for role, path in TRIAL.items()}
+
+
+def xsens_angles(exports: dict[str, XsensExport], cal: Calibration, time_s) -> AngleBlock:
+    """The angles of the Xsens on-board orientations with ``cal``'s sensor-to-segment axes.
+
+    The mounting (``q_segment_to_sensor``) is the same; the heading zero is taken again at the
+    same static pose, in the Xsens earth frame (a calibration's heading offsets belong to the
+    earth frames of the fusion they were found with). The files start on the same packet, so
+    sample k of every file is session time k / 100 s.
+    """
+    n = len(time_s)
+    rows = np.round(np.asarray(time_s) * 100.0).astype(int)
+    s0, s1 = (round(v * 100.0) for v in cal.static_window_s)
+    segments = {}
+    for role, seg in cal.segments.items():
+        axes = quat_to_matrix(np.asarray(seg.q_segment_to_sensor))
+        q = exports[role].quat
+        assert q is not None
+        segments[role] = segment_from_axes(
+            role, q[s0 : s1 + 1], axes[:, 2], axes[:, 1], dict(seg.quality)
+        )
+    xcal = Calibration(
+        segments, cal.static_window_s, cal.functional_window_s, cal.quality_score, method=cal.method
+    )
+    block = AlignedBlock(
+        np.asarray(time_s),
+        {r: e.quat[rows] for r, e in exports.items() if e.quat is not None},
+        {r: e.samples.gyr_rad_s[rows] for r, e in exports.items()},
+        {r: e.samples.acc_m_s2[rows] for r, e in exports.items()},
+        {r: np.zeros(n, dtype=bool) for r in exports},
+    )
+    return HipKinematics(xcal, 100.0).process(block)
+
+
+def agreement(
+    result: SessionResult, exports: dict[str, XsensExport]
+) -> dict[str, dict[str, float]]:
+    """Per compared angle: RMSE, mean difference, and range (max - min) difference, degrees,
+    after the static pose."""
+    ref = xsens_angles(exports, result.calibration, result.angles.time_s)
+    keep = result.angles.time_s > result.calibration.static_window_s[1]
+    out = {}
+    for name in COMPARED:
+        ours, theirs = result.angles.columns[name][keep], ref.columns[name][keep]
+        diff = ours - theirs
+        out[name] = {
+            "rmse_deg": float(np.sqrt(np.nanmean(diff**2))),
+            "bias_deg": float(np.nanmean(diff)),
+            "range_diff_deg": float(np.ptp(ours) - np.ptp(theirs)),
+            "range_deg": float(np.ptp(theirs)),
+        }
+    return out
+
+
+def heading_check(exports: dict[str, XsensExport]) -> dict[str, tuple[float, float]]:
+    """Per thigh: (heading of its fused earth frame in the pelvis sensor's, from the walking
+    calibration; the same from the Xsens 9D orientations), degrees, over the walking."""
+    pipe = HipPipeline({r: 100.0 for r in exports}, buffer_limit_s=np.inf)
+    pipe.process([e.samples for e in exports.values()])
+    data = pipe.buffered()
+    cal = calibrate_auto(data)
+    assert cal.method == "walking"
+    rows = np.round(data.time_s * 100.0).astype(int)
+    heading = {}
+    for role, e in exports.items():
+        assert e.quat is not None
+        d = qmul(data.quat[role], qconj(e.quat[rows]))  # fused = Rz(h) * Xsens
+        heading[role] = 2 * np.arctan2(d[:, 3], d[:, 0])
+    walk = (data.time_s > cal.functional_window_s[0]) & (data.time_s < cal.functional_window_s[1])
+    out = {}
+    for role in ("thigh_left", "thigh_right"):
+        rel = np.exp(1j * (heading["pelvis"] - heading[role])[walk])
+        xsens_deg = float(np.degrees(np.angle(np.mean(rel))))
+        out[role] = (cal.segments[role].quality["heading_offset_deg"], xsens_deg)
+    return out
+
+
+def _wrap_deg(a: float) -> float:
+    return float(np.angle(np.exp(1j * np.radians(a)), deg=True))
+
+
+@pytest.fixture(scope="module")
+def exports():
+    return _exports()
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["smoothed", "causal"])
+def result(request, exports):
+    return process_session({r: e.samples for r, e in exports.items()}, offline=request.param)
+
+
+def test_process_without_windows_calibrates_by_walking(tmp_path, capsys):
+    out = tmp_path / "angles.csv"
+    argv = ["process", *(f"{role}={path}" for role, path in TRIAL.items()), "--out", str(out)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "method walking" in err
+    assert "derived from the Xsens on-board orientation" in err
+    assert "no calibration routine" in err
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[0] == "time_s" and "pelvic_tilt_deg" in header
+    assert len(out.read_text().splitlines()) == 2452 + 1
+
+
+def test_bad_placement_option_is_one_line(capsys):
+    with pytest.raises(SystemExit):
+        main(
+            ["process", f"pelvis={TRIAL['pelvis']}", "--out", "x.csv", "--placement", "pelvis=hip"]
+        )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "is not one of sacrum" in err[-1]
+
+
+def test_calibration_is_walking_with_its_expected_error(result):
+    cal = result.calibration
+    assert cal.method == "walking"
+    assert cal.static_window_s[0] == 0.0 and 1.5 < cal.static_window_s[1] < 2.5
+    assert cal.expected_error_deg is not None and cal.expected_error_deg > 0
+
+
+def test_hip_flexion_and_pelvic_tilt_agree_with_the_xsens_orientation(result, exports):
+    figures = agreement(result, exports)
+    # Measured: flexion RMSE 0.33-0.52 deg over ranges of 39-44 deg, tilt 0.80-1.03 deg. The
+    # reference is not truth: another filter (Xsens's 9D), whose rates are what we fuse here, so
+    # the difference is the two filters' inclination estimates under walking accelerations (our
+    # own fusion shows 0.3-1.0 deg of inclination error under hipsim's walking); limits at
+    # about twice the measured figures.
+    for side in ("left", "right"):
+        f = figures[f"hip_flexion_{side}_deg"]
+        assert f["rmse_deg"] < 1.0, figures
+        assert abs(f["range_diff_deg"]) < 2.0, figures
+        assert f["range_deg"] > 30.0  # it is a walk: hip flexion swings 39-44 deg
+    assert figures["pelvic_tilt_deg"]["rmse_deg"] < 2.0, figures
+
+
+def test_relative_heading_found_by_walking_against_xsens_9d(exports):
+    check = heading_check(exports)
+    errors = {role: _wrap_deg(ours - xsens) for role, (ours, xsens) in check.items()}
+    # Measured: left -3.3, right -8.8 deg. Both the fit (a rigid-body model of each hip joint
+    # centre's acceleration on a real, soft-tissue-mounted recording) and the reference (9D
+    # heading, a magnetometer's indoors) carry errors of a few degrees; the pelvis's axis uses
+    # their mean (-6 deg).
+    for err in errors.values():
+        assert abs(err) < 12.0, errors
+    assert abs(np.mean(list(errors.values()))) < 8.0, errors
+
+
+def _print_figures() -> None:
+    ex = _exports()
+    samples = {r: e.samples for r, e in ex.items()}
+    for offline in (True, False):
+        res = process_session(samples, offline=offline)
+        cal = res.calibration
+        label = "smoothed" if offline else "causal"
+        print(
+            f"{label}: method {cal.method}, expected error {cal.expected_error_deg:.1f} deg, "
+            f"quality {cal.quality_score:.0f}"
+        )
+        for name, f in agreement(res, ex).items():
+            print(
+                f"  {name:24s} RMSE {f['rmse_deg']:.2f}  mean {f['bias_deg']:+.2f}  "
+                f"range {f['range_deg']:.1f} (ours {f['range_diff_deg']:+.2f})"
+            )
+    for role, (ours, xsens) in heading_check(ex).items():
+        print(
+            f"heading of {role}'s earth frame in the pelvis's: walking {ours:+.1f} deg, "
+            f"Xsens 9D {xsens:+.1f} deg, difference {_wrap_deg(ours - xsens):+.1f} deg"
+        )
+
+
+if __name__ == "__main__":
+    _print_figures()
+    sys.exit(0)
