@@ -191,3 +191,26 @@ def test_legs_moving_together_is_not_walking():
     pipe.process(list(samples.values()))
     with pytest.raises(CalibrationError, match="swung together"):
         calibrate_auto(pipe.buffered())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"roles": ("pelvis", "thigh_right")},
+        {"rate_hz": {"pelvis": 25.0, "thigh_left": 60.0, "thigh_right": 200.0}},
+        {"rate_hz": {"pelvis": 200.0, "thigh_left": 25.0, "thigh_right": 52.0}},
+    ],
+    ids=["one_thigh", "pelvis_25hz", "thigh_25hz"],
+)
+def test_one_thigh_and_sensor_rates_of_their_own(options):
+    session = simulate_walking(5, errors=issue_error_model(), **options)
+    result = process_session(session.samples, rates_hz=session.rate_hz)
+    cal = result.calibration
+    assert cal.method == "walking"
+    errors = _axis_errors_deg(cal, session)
+    thighs = [r for r in errors if r != "pelvis"]
+    assert cal.expected_error_deg >= max(np.hypot(errors["pelvis"], errors[t]) for t in thighs)
+    rmse, _, _ = compare(result.angles, session, cal.static_window_s[1])
+    for role in thighs:
+        assert rmse[f"hip_flexion_{role.removeprefix('thigh_')}_deg"] < 0.5, rmse
+    assert rmse["pelvic_tilt_deg"] < 0.4, rmse
