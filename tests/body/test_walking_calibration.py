@@ -53,10 +53,7 @@ def test_walking_is_chosen_and_axes_are_found(walking_session):
 
 
 def test_walking_calibration_accuracy_against_truth(walking_session):
-    # The simulator's nominal rates, as a recording stores them (with the rates estimated from
-    # the timestamps, 1e-14 off, seed 2's left hip reads 1.17 deg instead of 0.12: the standing
-    # re-alignment after the turn is taken or not; reported, not this module's).
-    result = process_session(walking_session.samples, rates_hz=walking_session.rate_hz)
+    result = process_session(walking_session.samples)
     assert result.calibration.method == "walking"
     rmse, _, n = compare(result.angles, walking_session, result.calibration.static_window_s[1])
     assert n > 2000
