@@ -186,7 +186,7 @@ def test_legs_moving_together_is_not_walking():
     )
     pipe = HipPipeline({r: 100.0 for r in samples}, buffer_limit_s=np.inf)
     pipe.process(list(samples.values()))
-    with pytest.raises(CalibrationError, match="swung together"):
+    with pytest.raises(CalibrationError, match="did not swing alternately"):
         calibrate_auto(pipe.buffered())
 
 
