@@ -7,7 +7,8 @@ What is compared: hipsense's hip flexion and pelvic tilt (our 6D fusion of the a
 the derived rate, calibrated automatically) against the same angles from the Xsens on-board 9D
 orientation with the same sensor-to-segment calibration; and the relative heading between the
 pelvis and each thigh sensor that the walking calibration found, against the one of the Xsens
-9D orientations (a common magnetic north). Run as a script for the figures::
+9D orientations (a common magnetic north); and the axes from declared placements (sacrum,
+lateral thighs) against the walking calibration's. Run as a script for the figures::
 
     .venv/bin/python tests/test_opensense_trial.py
 """
@@ -24,7 +25,9 @@ from hipsense.body.auto_calibration import calibrate_auto
 from hipsense.body.calibration import Calibration, segment_from_axes
 from hipsense.body.frames import qconj, qmul, quat_to_matrix
 from hipsense.body.kinematics import HipKinematics
+from hipsense.body.mounting import calibrate_mounting, parse_placements
 from hipsense.cli import main
+from hipsense.errors import CalibrationError
 from hipsense.pipeline import HipPipeline, SessionResult, process_session
 from hipsense.recording.xsens import XsensExport, read_xsens_txt
 from hipsense.types import AlignedBlock, AngleBlock
@@ -187,6 +190,43 @@ def test_relative_heading_found_by_walking_against_xsens_9d(exports):
     assert abs(np.mean(list(errors.values()))) < 8.0, errors
 
 
+DECLARED = {"pelvis": "sacrum:-z", "thigh_left": "lateral:-z", "thigh_right": "lateral:-z"}
+
+
+def placement_check(exports: dict[str, XsensExport]) -> dict[str, float]:
+    """Per segment, the angle (deg) between the left axes of the walking calibration and of the
+    declared placements (``DECLARED``: the MTw's -z faces away from the skin here; the sacrum's
+    normal then points up by 16 deg, its slope)."""
+    pipe = HipPipeline({r: 100.0 for r in exports}, buffer_limit_s=np.inf)
+    pipe.process([e.samples for e in exports.values()])
+    data = pipe.buffered()
+    walking = calibrate_auto(data)
+    mounting = calibrate_mounting(data, parse_placements(DECLARED))
+    out = {}
+    for role, seg in walking.segments.items():
+        a = quat_to_matrix(np.asarray(seg.q_segment_to_sensor))[:, 1]
+        b = quat_to_matrix(np.asarray(mounting.segments[role].q_segment_to_sensor))[:, 1]
+        out[role] = float(np.degrees(np.arccos(np.clip(a @ b, -1.0, 1.0))))
+    return out
+
+
+def test_declared_placements_agree_with_the_walking_axes(exports):
+    angles = placement_check(exports)
+    # Measured: pelvis 3.2, left thigh 6.3, right thigh 20.0 deg; the walking axes' own stated
+    # uncertainty here is 16 deg (thighs) and a hand placement's about 12.5 deg.
+    assert angles["pelvis"] < 10.0, angles
+    assert max(angles["thigh_left"], angles["thigh_right"]) < 30.0, angles
+
+
+def test_static_pose_only_calibrates_from_declared_placements(exports):
+    first_s = {r: e.samples.slice(0, 300) for r, e in exports.items()}
+    with pytest.raises(CalibrationError, match="no placements declared"):
+        process_session(first_s)
+    result = process_session(first_s, placements=DECLARED)
+    assert result.calibration.method == "mounting"
+    assert result.calibration.expected_error_deg == pytest.approx(np.hypot(12.5, 12.5))
+
+
 def _print_figures() -> None:
     ex = _exports()
     samples = {r: e.samples for r, e in ex.items()}
@@ -203,6 +243,11 @@ def _print_figures() -> None:
                 f"  {name:24s} RMSE {f['rmse_deg']:.2f}  mean {f['bias_deg']:+.2f}  "
                 f"range {f['range_deg']:.1f} (ours {f['range_diff_deg']:+.2f})"
             )
+    angles = placement_check(ex)
+    print(
+        "declared placements vs walking, left axes: "
+        + ", ".join(f"{r} {v:.1f} deg" for r, v in angles.items())
+    )
     for role, (ours, xsens) in heading_check(ex).items():
         print(
             f"heading of {role}'s earth frame in the pelvis's: walking {ours:+.1f} deg, "
