@@ -362,8 +362,13 @@ def main() -> None:
             delay_text = "at the end of the session"
         print(f"{name:24s} {err.summary()}   {delay_text}")
     le, lt = np.asarray(live.extension_deg), np.asarray(live.tilt_deg)
-    worst = int(np.argmax(np.abs(le)))
-    print(f"worst live extension peak: {live.labels[worst]}, {le[worst]:+.2f} deg")
+    for name, err in total.items():
+        e, t = np.asarray(err.extension_deg), np.asarray(err.tilt_deg)
+        we, wt = int(np.argmax(np.abs(e))), int(np.argmax(np.abs(t)))
+        print(
+            f"worst of {name}: extension {e[we]:+.2f} deg at {err.labels[we]}, "
+            f"tilt {t[wt]:+.2f} deg at {err.labels[wt]}"
+        )
     for name, err in total.items():
         if "L=" in name:
             e, t = np.asarray(err.extension_deg), np.asarray(err.tilt_deg)
