@@ -44,10 +44,11 @@ def test_walking_is_chosen_and_axes_are_found(walking_session):
     assert "no calibration routine" in cal.notes[0]
     errors = _axis_errors_deg(cal, walking_session)
     # Measured over seeds 0-2: pelvis 0.18-0.74 deg, thighs 0.05-0.9 deg.
+    assert any("from the thigh's rotation" in note for note in cal.notes)
     assert errors["pelvis"] < 1.0, errors
     assert max(errors["thigh_left"], errors["thigh_right"]) < 1.5, errors
     # The stated expected error is an uncertainty, not a bound: over seeds 0-9 of forward and
-    # backward walking it was above the actual error (pelvis and thigh combined) in 17 of 20
+    # backward walking it was above the actual error (pelvis and thigh combined) in 18 of 20
     # sessions and never below 0.8 of it.
     worst_hip = max(np.hypot(errors["pelvis"], errors[t]) for t in ("thigh_left", "thigh_right"))
     assert cal.expected_error_deg is not None
@@ -95,8 +96,13 @@ def test_backward_walking_without_routine_calibrates_by_walking():
     result = process_session(session.samples)
     assert result.calibration.method == "walking"
     rmse, _, _ = compare(result.angles, session, result.calibration.static_window_s[1])
+    # Backward walking: the thighs' own rotation carries the pelvis's obliquity in phase with
+    # flexion (9 deg off the axis); the hip's rotation relative to the pelvis is taken instead
+    # (measured over seeds 0-9: flexion 0.20-0.29, abduction 0.20-0.38 deg).
+    assert any("relative to the pelvis" in note for note in result.calibration.notes)
     for side in ("left", "right"):
-        assert rmse[f"hip_flexion_{side}_deg"] < 0.6, rmse
+        assert rmse[f"hip_flexion_{side}_deg"] < 0.5, rmse
+        assert rmse[f"hip_abduction_{side}_deg"] < 0.8, rmse
     assert rmse["pelvic_tilt_deg"] < 0.3, rmse
 
 

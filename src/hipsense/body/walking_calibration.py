@@ -7,10 +7,17 @@ The idea of Xsens MVN's N-pose + walk calibration, with the physics written out:
   coordinates the angular rate, with its component about the vertical removed (turning rotates
   the whole body about the vertical; a flexed thigh would otherwise see that turn on its own
   anterior axis), is dominated by that one axis: the principal axis of the rate in the plane
-  orthogonal to z. Its sign comes from the gait's asymmetry: the thigh swings further forward
-  (hip flexion, about 25 deg) than backward (about 10-15 deg of extension), read from the
-  fused inclination of the thigh against the static pose, so the flexion side is the one with
-  the larger excursion (the midpoint of its 5th-95th percentile range is positive);
+  orthogonal to z. Off-axis rotation that moves with flexion turns that axis: the pelvis's
+  obliquity in the thigh's own rotation, hip ab/adduction in its rotation relative to the
+  pelvis (the thigh's rate minus the pelvis's, carried over by the heading offset below). Both
+  are tried; anatomical axes seen from the pelvis are parallel, so with two thighs the one whose
+  left and right axes agree better is kept (on hipsim's forward gait the thigh's own, 3-4 deg
+  apart against 16-20; on its backward gait the hip's, 1-5 deg against 19-23; on the OpenSense
+  trial the hip's, 26 deg against 31). Its sign comes from the gait's asymmetry: the thigh
+  swings further forward (hip flexion, about 25 deg) than backward (about 10-15 deg of
+  extension), read from the fused inclination of the thigh against the static pose, so the
+  flexion side is the one with the larger excursion (the midpoint of its 5th-95th percentile
+  range is positive);
 - **pelvis left axis**: the pelvis rotates little about its own medio-lateral axis while
   walking (1-3 deg of tilt), too little to find the axis; instead the pelvis's left axis is the
   mean of the thighs' flexion axes during walking, carried into the pelvis sensor's coordinates.
@@ -160,12 +167,25 @@ def find_walking(data: AlignedBlock, static: StaticPose) -> np.ndarray:
     return walking
 
 
+def hip_rate(data: AlignedBlock, role: str, rows: np.ndarray, fit: HeadingFit) -> FloatArray:
+    """The thigh's angular rate relative to the pelvis, thigh sensor coordinates (rad/s), at
+    frames ``rows``: the pelvis's rate carried into the thigh sensor's frame through the
+    heading offset ``fit``, subtracted. Turns and the pelvis's own rotation drop out."""
+    delta = fit.at(data.time_s[rows])
+    c, s = np.cos(delta), np.sin(delta)
+    w = qrotate(data.quat["pelvis"][rows], data.gyr_rad_s["pelvis"][rows])
+    # Pelvis earth -> thigh earth: Rz(-delta).
+    w_thigh_earth = np.column_stack((c * w[:, 0] + s * w[:, 1], c * w[:, 1] - s * w[:, 0], w[:, 2]))
+    return data.gyr_rad_s[role][rows] - qrotate(qconj(data.quat[role][rows]), w_thigh_earth)
+
+
 def _thigh_axis(
-    data: AlignedBlock, role: str, rows: np.ndarray, z: FloatArray
+    data: AlignedBlock, role: str, rows: np.ndarray, z: FloatArray, rate: FloatArray
 ) -> tuple[FloatArray, dict[str, float], FloatArray]:
-    """(y axis in sensor coordinates, quality, flexion rate over ``rows``)."""
+    """(y axis in sensor coordinates, quality, flexion rate over ``rows``) from ``rate``
+    (rad/s, sensor coordinates, at ``rows``): its principal axis in the plane orthogonal to z."""
     q = data.quat[role][rows]
-    h = horizontal_rate(q, data.gyr_rad_s[role][rows])
+    h = rate
     ok = np.all(np.isfinite(h), axis=1)
     e1, e2 = _plane_basis(z)
     c = np.column_stack((h @ e1, h @ e2))
@@ -401,11 +421,39 @@ def calibrate_walking(
         "two thighs"
     ]
     warnings: list[str] = []
+    fits = {role: fit_heading_offset(data, role, rows) for role in thighs}
+    # Two candidate gait axes per thigh: of its own rotation (turns removed) and of its rotation
+    # relative to the pelvis. Gait moves each off the flexion axis differently: the thigh's own
+    # rotation carries the pelvis's obliquity, the hip's carries hip ab/adduction; where either
+    # moves with flexion it turns that axis. Anatomical axes seen from the pelvis are parallel,
+    # so with two thighs the candidate whose two axes agree better is taken.
+    candidates = {
+        "thigh": {r: horizontal_rate(data.quat[r][rows], data.gyr_rad_s[r][rows]) for r in thighs},
+        "hip": {r: hip_rate(data, r, rows, fits[r]) for r in thighs},
+    }
+    chosen: dict[str, tuple] = {}
+    for name, rate_of in candidates.items():
+        axes = {r: _thigh_axis(data, r, rows, static.z_axis[r], rate_of[r]) for r in thighs}
+        pelvis = _pelvis_axis(
+            data, rows, static.z_axis["pelvis"], {r: a[0] for r, a in axes.items()}, fits
+        )
+        chosen[name] = (axes, pelvis)
+    variant = "thigh"
+    if len(thighs) == 2 and chosen["hip"][1][2] < chosen["thigh"][1][2]:
+        variant = "hip"
+    axes, (y_p, spread_p, left_right) = chosen[variant]
+    if len(thighs) == 2:
+        notes.append(
+            "thigh axes from the "
+            + ("hip's rotation relative to the pelvis" if variant == "hip" else "thigh's rotation")
+            + f" (left and right {chosen[variant][1][2]:.1f} deg apart in the pelvis's frame, "
+            f"{chosen['thigh' if variant == 'hip' else 'hip'][1][2]:.1f} deg with the other)"
+        )
     thigh_y: dict[str, FloatArray] = {}
     qualities: dict[str, dict[str, float]] = {}
     rates: dict[str, FloatArray] = {}
     for role in thighs:
-        y, quality, rates[role] = _thigh_axis(data, role, rows, static.z_axis[role])
+        y, quality, rates[role] = axes[role]
         thigh_y[role], qualities[role] = y, quality
         if abs(quality["walking_asymmetry"]) < SIGN_MIN_ASYMMETRY:
             warnings.append(
@@ -423,8 +471,6 @@ def calibrate_walking(
                 f"of their flexion rates; below {ALTERNATION_MAX_CORRELATION:+.1f} needed)"
             )
         notes.append(f"left/right flexion rate correlation {corr:+.2f} (walking alternates)")
-    fits = {role: fit_heading_offset(data, role, rows) for role in thighs}
-    y_p, spread_p, left_right = _pelvis_axis(data, rows, static.z_axis["pelvis"], thigh_y, fits)
     se_delta = float(np.sqrt(np.mean([f.standard_error_deg**2 for f in fits.values()])))
     # The thighs' gait axes, carried into the pelvis's coordinates, would be parallel if each
     # were its thigh's anatomical axis and the feet pointed forward. How far apart they are is
