@@ -45,11 +45,23 @@ def test_movement_is_not_taken_for_rest() -> None:
     q = np.tile([1.0, 0.0, 0.0, 0.0], (1000, 1))
     assert not rest_corrections(q, acc, still, rate_hz)
     assert anchor_at_rest(q, acc, gyr, rate_hz) is q
-    # The same signals with the movement stopped for 1 s are anchored there.
-    gyr[400:500] = 0.0
-    acc[400:500] = [0.0, 0.0, 9.81]
+    # The same signals with the movement stopped for 2 s are anchored there.
+    gyr[400:600] = 0.0
+    acc[400:600] = [0.0, 0.0, 9.81]
     anchors = rest_corrections(q, acc, still_samples(gyr, acc, rate_hz), rate_hz)
-    assert len(anchors) == 1 and 380 <= anchors[0][0] <= 400 and 500 <= anchors[0][1] <= 520
+    assert len(anchors) == 1 and 380 <= anchors[0][0] <= 420 and 580 <= anchors[0][1] <= 620
+
+
+def test_a_steady_acceleration_without_rotation_is_not_a_rest() -> None:
+    """Standing up from half-kneeling: the pelvis accelerates for 0.6 s without rotating."""
+    rate_hz = 100.0
+    gyr = np.zeros((1000, 3))
+    gyr[:, 1] = np.deg2rad(20.0)  # moving before and after
+    gyr[400:460] = 0.0
+    acc = np.tile([0.0, 0.0, 9.81], (1000, 1))
+    acc[400:460, 0] = 0.4  # reads as 2.3 deg of tilt
+    q = np.tile([1.0, 0.0, 0.0, 0.0], (1000, 1))
+    assert not rest_corrections(q, acc, still_samples(gyr, acc, rate_hz), rate_hz)
 
 
 def test_smoothing_with_rests_beats_offline_vqf_through_walking() -> None:

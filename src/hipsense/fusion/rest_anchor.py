@@ -22,13 +22,16 @@ import numpy as np
 from hipsense.body.frames import qmul, qrotate, quat_from_rotvec
 from hipsense.types import FloatArray
 
-# Shortest rest used as an anchor: 0.25 s averages the accelerometer noise of a MEMS sensor
-# (about 0.01 m/s^2 per sample at 100 Hz, so < 0.01 deg after averaging) and is far longer
-# than a sample; VQF's rest detector itself already needs 1.5 s of stillness.
-ANCHOR_MIN_REST_S = 0.25
-# Still enough to be an anchor: 1 deg/s of rotation for the rest's 0.25 s moves the sensor by
-# 0.25 deg; 0.1 m/s^2 of non-gravitational acceleration tilts the measured gravity by 0.6 deg
-# at the most and averages out over a still stance (sway is below 0.05 m/s^2).
+# Shortest rest used as an anchor: 1 s. Over a shorter stillness a steady acceleration can
+# pass for gravity (standing up from half-kneeling: the pelvis accelerates without rotating
+# for a fraction of a second; 0.4 m/s^2 reads as 2.4 deg of tilt); kept up for 1 s it would
+# carry a still segment 20 cm, which standing still does not. Averaging 1 s of accelerometer
+# noise (about 0.01 m/s^2 per sample at 100 Hz) leaves well under 0.01 deg.
+ANCHOR_MIN_REST_S = 1.0
+# Still enough to be an anchor: 1 deg/s of rotation (averaged over the rest's window) is a
+# fraction of a degree over it; 0.1 m/s^2 of non-gravitational acceleration tilts the
+# measured gravity by 0.6 deg at the most and averages out over a still stance (sway is below
+# 0.05 m/s^2).
 ANCHOR_MAX_GYR_RAD_S = np.deg2rad(1.0)
 ANCHOR_MAX_ACC_DEV_M_S2 = 0.1
 
@@ -53,20 +56,20 @@ def still_samples(gyr_rad_s: FloatArray, acc_m_s2: FloatArray, rate_hz: float) -
 
     A filter's rest detector admits slow movement (VQF: 2 deg/s and 0.5 m/s^2, i.e. up to 3
     deg of apparent tilt); an anchor must not. Still here: the rotation rate, averaged over
-    0.25 s, is below ``ANCHOR_MAX_GYR_RAD_S`` after removing its median over the session's
-    quiet samples (the gyroscope's bias), and the specific force stays within
+    ``ANCHOR_MIN_REST_S``, is below ``ANCHOR_MAX_GYR_RAD_S`` after removing its median over
+    the session's quiet samples (the gyroscope's bias), and the specific force stays within
     ``ANCHOR_MAX_ACC_DEV_M_S2``
-    (or 4 times the accelerometer's own noise, if larger) of its mean over 0.25 s.
+    (or 4 times the accelerometer's own noise, if larger) of its mean over the same window.
     """
     n = max(3, round(ANCHOR_MIN_REST_S * rate_hz))
     gyr_n = np.linalg.norm(gyr_rad_s, axis=1)
     quiet = gyr_n < np.deg2rad(3.0)
     bias = np.median(gyr_rad_s[quiet], axis=0) if quiet.sum() > n else np.zeros(3)
-    # Averaged over the 0.25 s window: a gyroscope's per-sample noise at 200 Hz is about
+    # Averaged over the window: a gyroscope's per-sample noise at 200 Hz is about
     # 0.5 deg/s per axis, which would break every rest into pieces.
     slow = np.linalg.norm(_moving_mean(gyr_rad_s - bias, n), axis=1) < ANCHOR_MAX_GYR_RAD_S
     # The accelerometer's noise floor: consecutive differences over the quietest 5 % of
-    # 0.25 s windows (vibration or movement elsewhere in the session must not raise it).
+    # windows (vibration or movement elsewhere in the session must not raise it).
     diff = np.linalg.norm(np.diff(acc_m_s2, axis=0), axis=1) / np.sqrt(2.0)
     windows = len(diff) // n
     if windows:
