@@ -222,3 +222,48 @@ def test_one_thigh_and_sensor_rates_of_their_own(options):
     for role in thighs:
         assert rmse[f"hip_flexion_{role.removeprefix('thigh_')}_deg"] < 0.5, rmse
     assert rmse["pelvic_tilt_deg"] < 0.4, rmse
+
+
+def _print_figures(seeds: range = range(10)) -> None:
+    """Walking calibration over hipsim seeds, forward and backward walking without the routine:
+    ``.venv/bin/python tests/body/test_walking_calibration.py``."""
+    for kind in ("forward", "backward"):
+        rows = []
+        for seed in seeds:
+            if kind == "forward":
+                session = simulate_walking(seed, errors=issue_error_model())
+            else:
+                session = simulate_session(
+                    "reverse_walking", seed, include_calibration=False, errors=issue_error_model()
+                )
+            result = process_session(session.samples)
+            cal = result.calibration
+            ax = _axis_errors_deg(cal, session)
+            thigh = max(ax["thigh_left"], ax["thigh_right"])
+            rmse, _, _ = compare(result.angles, session, cal.static_window_s[1])
+            rows.append(
+                (
+                    ax["pelvis"],
+                    thigh,
+                    np.hypot(ax["pelvis"], thigh) / cal.expected_error_deg,
+                    max(rmse["hip_flexion_left_deg"], rmse["hip_flexion_right_deg"]),
+                    max(rmse["hip_abduction_left_deg"], rmse["hip_abduction_right_deg"]),
+                    rmse["pelvic_tilt_deg"],
+                )
+            )
+        table = np.array(rows)
+        names = (
+            "pelvis axis error deg",
+            "thigh axis error deg (worse)",
+            "actual / expected error",
+            "hip flexion RMSE deg (worse)",
+            "hip abduction RMSE deg (worse)",
+            "pelvic tilt RMSE deg",
+        )
+        print(f"{kind} walking, seeds {seeds.start}-{seeds.stop - 1}:")
+        for k, name in enumerate(names):
+            print(f"  {name:32s} median {np.median(table[:, k]):.2f}  max {table[:, k].max():.2f}")
+
+
+if __name__ == "__main__":
+    _print_figures()
