@@ -68,7 +68,15 @@ def test_walking_calibration_accuracy_against_truth(walking_session):
     for side in ("left", "right"):
         assert rmse[f"hip_flexion_{side}_deg"] < 0.5, rmse
         assert rmse[f"hip_abduction_{side}_deg"] < 1.0, rmse
-    assert rmse["pelvic_tilt_deg"] < 0.6, rmse
+    # A guard on today's figure (0.29-0.38), not the bar: the bar is checked below.
+    assert rmse["pelvic_tilt_deg"] < 0.45, rmse
+
+
+@pytest.mark.xfail(strict=True, reason="forward walking: pelvic tilt 0.29-0.38 deg, bar 0.2")
+def test_walking_session_pelvic_tilt_meets_the_bar(walking_session):
+    result = process_session(walking_session.samples)
+    rmse, _, _ = compare(result.angles, walking_session, result.calibration.static_window_s[1])
+    assert rmse["pelvic_tilt_deg"] <= 0.2, rmse
 
 
 def test_heading_offset_between_sensors_is_found():
