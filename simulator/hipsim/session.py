@@ -191,9 +191,23 @@ def simulate_session(
     builder = build_script_builder(scenario, script_rng, duration_s, include_calibration, routine)
     script = builder.build(duration_s)
     body = make_body(body_rng, soft_tissue)
+    return sample_session(scenario, seed, script, body, rates, errors, with_mag)
+
+
+def sample_session(
+    scenario: str,
+    seed: int,
+    script: MotionScript,
+    body: BodyModel,
+    rates: dict[str, float],
+    errors: ImuErrors,
+    with_mag: bool = False,
+) -> SimSession:
+    """Every sensor of ``rates`` sampled from ``script`` on ``body``, as a :class:`SimSession`
+    (each sensor's errors drawn from its own stream of ``seed``)."""
     samples: dict[str, SampleBlock] = {}
     draws: dict[str, SensorErrorDraw] = {}
-    for role in roles:
+    for role in rates:
         sensor_rng = np.random.default_rng([seed, _STREAM_SENSOR, ROLES.index(role)])
         samples[role], draws[role] = sample_sensor(
             script, body, role, rates[role], errors, sensor_rng, with_mag
@@ -202,10 +216,10 @@ def simulate_session(
         scenario=scenario,
         seed=seed,
         samples=samples,
-        mounting={role: body.mounting[role].copy() for role in roles},
+        mounting={role: body.mounting[role].copy() for role in rates},
         markers=list(script.markers),
         duration_s=script.duration_s,
-        rate_hz=rates,
+        rate_hz=dict(rates),
         errors=errors,
         error_draws=draws,
         body=body,

@@ -25,13 +25,13 @@ from __future__ import annotations
 import numpy as np
 
 from hipsense.types import ROLES
-from hipsim.imu import ImuErrors, SensorErrorDraw, sample_sensor
+from hipsim.imu import ImuErrors
 from hipsim.kinematics import make_body
 from hipsim.script import ScriptBuilder
-from hipsim.session import SimSession
+from hipsim.session import SimSession, sample_session
 
 # The same independent random streams as hipsim.session (subject, script, each sensor).
-_STREAM_SCRIPT, _STREAM_BODY, _STREAM_SENSOR = 1, 2, 3
+_STREAM_SCRIPT, _STREAM_BODY = 1, 2  # the streams of hipsim.session
 SCENARIO = "forward_walking"
 
 
@@ -123,21 +123,4 @@ def simulate_walking(
     script = walking_script(
         np.random.default_rng([seed, _STREAM_SCRIPT]), static_s, bouts, bout_s
     ).build()
-    samples = {}
-    draws: dict[str, SensorErrorDraw] = {}
-    for role in roles:
-        rng = np.random.default_rng([seed, _STREAM_SENSOR, ROLES.index(role)])
-        samples[role], draws[role] = sample_sensor(script, body, role, rates[role], errors, rng)
-    return SimSession(
-        scenario=SCENARIO,
-        seed=seed,
-        samples=samples,
-        mounting={role: body.mounting[role].copy() for role in roles},
-        markers=list(script.markers),
-        duration_s=script.duration_s,
-        rate_hz=dict(rates),
-        errors=errors,
-        error_draws=draws,
-        body=body,
-        script=script,
-    )
+    return sample_session(SCENARIO, seed, script, body, {r: rates[r] for r in roles}, errors)

@@ -370,20 +370,20 @@ def _axis_uncertainty_deg(
     of the common one. With one movement only, its off-axis rotation bounds it:
     ``atan(sqrt(off-axis / on-axis energy))``.
     """
-    angles = []
+    axes: list[tuple[FloatArray, FloatArray]] = []  # (eigenvalues, principal axis)
     for start, stop in runs:
         g = gyr[start:stop] - bias
         g = g[np.all(np.isfinite(g), axis=1)]
-        if len(g) < 5:
-            continue
-        evals, evecs = np.linalg.eigh(g.T @ g)
-        a = evecs[:, -1]
-        angles.append(float(np.degrees(np.arccos(min(1.0, abs(float(a @ axis)))))))
-        if len(runs) == 1:
-            off = float(max(evals[0] + evals[1], 0.0) / max(evals[2], 1e-300))
-            return float(np.degrees(np.arctan(np.sqrt(off))))
-    if len(angles) < 2:
-        return float("nan") if not angles else angles[0]
+        if len(g) >= 5:
+            evals, evecs = np.linalg.eigh(g.T @ g)
+            axes.append((evals, evecs[:, -1]))
+    if not axes:
+        return float("nan")
+    if len(axes) == 1:
+        evals = axes[0][0]
+        off = float(max(evals[0] + evals[1], 0.0) / max(evals[2], 1e-300))
+        return float(np.degrees(np.arctan(np.sqrt(off))))
+    angles = [np.degrees(np.arccos(min(1.0, abs(float(a @ axis))))) for _, a in axes]
     return float(np.sqrt(np.mean(np.square(angles))) / np.sqrt(len(angles)))
 
 
