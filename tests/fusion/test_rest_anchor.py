@@ -52,6 +52,28 @@ def test_movement_is_not_taken_for_rest() -> None:
     assert len(anchors) == 1 and 380 <= anchors[0][0] <= 420 and 580 <= anchors[0][1] <= 620
 
 
+def test_a_short_stillness_between_fast_movements_is_anchored() -> None:
+    """Between two bridge reps the thigh rests 1.3 s after swinging at 100 deg/s: the rest is
+    found to within the averaging window at each end, long enough to anchor."""
+    rate_hz = 200.0
+    n = 1200
+    gyr = np.zeros((n, 3))
+    gyr[:, 1] = np.deg2rad(100.0)
+    still_from, still_to = 400, 400 + round(1.3 * rate_hz)
+    gyr[still_from:still_to] = 0.0
+    rng = np.random.default_rng(1)
+    gyr += rng.normal(0.0, np.deg2rad(0.5), gyr.shape)  # per-sample noise at 200 Hz
+    acc = np.tile([0.0, 0.0, 9.81], (n, 1)) + rng.normal(0.0, 0.01, (n, 3))
+    acc[:still_from, 0] += 1.0
+    acc[still_to:, 0] += 1.0
+    q = np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))
+    anchors = rest_corrections(q, acc, still_samples(gyr, acc, rate_hz), rate_hz)
+    assert len(anchors) == 1
+    start, stop, _ = anchors[0]
+    assert still_from <= start <= still_from + 0.15 * rate_hz
+    assert still_to - 0.15 * rate_hz <= stop <= still_to
+
+
 def test_a_steady_acceleration_without_rotation_is_not_a_rest() -> None:
     """Standing up from half-kneeling: the pelvis accelerates for 0.6 s without rotating."""
     rate_hz = 100.0

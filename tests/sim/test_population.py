@@ -39,7 +39,7 @@ from hipsim.scenarios import ROUTINE_GROUPS, CalibrationRoutine
 from hipsim.session import SimSession
 
 POPULATION = draw_population(30, seed=0)
-SCENARIOS = ("active_extension_compensated", "hip_lift", "thomas_test", "reverse_walking")
+SCENARIOS = tuple(s for s in hipsim.SCENARIOS if s != "calibration")
 EXERCISE_S = 25.0
 # Samples (rounded to 1e-6) and markers of two sessions with the default routine, computed
 # before the routine had parameters: recordings/make_samples.py and many tests rely on them.
@@ -161,15 +161,24 @@ def sessions(request: pytest.FixtureRequest) -> dict[int, SimSession]:
     )
 
 
-# Scenarios in which some subjects are above a bar today (30 subjects, 25 s of exercise;
-# `benchmarks/accuracy.py --population 30 --exercise-s 25`), checked as strict xfails so that
-# the day they pass the mark must go:
-# - hip_lift, thomas_test: hip rotation up to 9 deg, abduction up to 4.6 (subjects #1, #3, #8,
-#   #17, #29: steps in place between knee-lift groups or hinges first end the routine before a
-#   leg's real knee lifts, whose axis then comes from a step; lying down shows the axis error);
-# - reverse_walking: pelvic tilt 0.20-0.25 deg smoothed (bar 0.2) in 8 subjects, 0.51-0.52
-#   causal (bar 0.5) in 2, rotation 3.7 deg in #27.
-ABOVE_BAR_TODAY = {"hip_lift", "thomas_test", "reverse_walking"}
+# Scenarios and paths in which some subjects are above a bar today (30 subjects, 25 s of
+# exercise; `benchmarks/accuracy.py --population 30 --exercise-s 25 [--causal]`), checked as
+# strict xfails so that the day they pass the mark must go:
+# - hip_cars: flexion 0.60 deg smoothed (#22, bar 0.5); rotation 8.8 deg (#27, both paths):
+#   the right thigh's heading drifts 0.6 deg/s through 25 s of circles (gyroscope bias and
+#   misalignment about the vertical, unobservable in 6D);
+# - reverse_walking: pelvic tilt 0.28 deg smoothed (#3, bar 0.2), 0.59 causal (#27, bar 0.5);
+#   rotation 3.7-4.0 deg (#27);
+# - hip_lift causal: flexion 1.01 deg (#26, bar 1.0);
+# - half_kneeling_stretch causal: abduction 3.01 deg (#27, bar 3.0).
+ABOVE_BAR_TODAY = {
+    ("half_kneeling_stretch", False),
+    ("hip_cars", True),
+    ("hip_cars", False),
+    ("reverse_walking", True),
+    ("reverse_walking", False),
+    ("hip_lift", False),
+}
 
 
 def _problems(result: PopulationAccuracy, offline: bool) -> list[str]:
@@ -195,7 +204,7 @@ def test_every_subject_meets_the_bar(
     sessions: dict[int, SimSession], offline: bool, request: pytest.FixtureRequest
 ) -> None:
     scenario = next(iter(sessions.values())).scenario
-    if scenario in ABOVE_BAR_TODAY:
+    if (scenario, offline) in ABOVE_BAR_TODAY:
         request.applymarker(pytest.mark.xfail(strict=True, reason=f"{scenario}: above a bar"))
     result = evaluate_population(sessions, offline=offline)
     problems = _problems(result, offline)

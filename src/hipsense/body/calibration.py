@@ -405,7 +405,8 @@ def _own_movements(
         for role in data.quat
     }
     out: dict[str, np.ndarray] = {}
-    for start, stop, role in _movement_events(angle):
+    dt_s = float(np.median(np.diff(data.time_s)))
+    for start, stop, role in _movement_events(angle, dt_s):
         mask = out.setdefault(role, np.zeros(len(data.time_s), dtype=bool))
         mask[lo + start : lo + stop + 1] = True
     return out
@@ -534,6 +535,14 @@ EXCURSION_ENTER_DEG = 6.0
 EXCURSION_LEAVE_DEG = 2.5
 # Repetitions of the routine's last movement follow each other within this pause.
 ROUTINE_MAX_PAUSE_S = 3.0
+# Stepping (in place, or walking) swings the legs in turn, one leaving as the other lands; each
+# swing carries the pelvis's side-to-side tilt and the stance hip's abduction, so its axis is
+# not the thigh's flexion axis (2 deg of obliquity in a 20 deg step tilts it by 6 deg). Three or
+# more thigh excursions alternating between the legs, each starting within this pause of the
+# previous one's end, are stepping, not knee lifts: left to the walking calibration. Deliberate
+# knee lifts come in groups per leg, and two groups of one lift each alternate only twice.
+STEP_MAX_GAP_S = 1.0
+STEP_MIN_ALTERNATIONS = 3
 SEARCH_S = 600.0
 
 
@@ -567,12 +576,11 @@ def _excursions(angle_deg: FloatArray) -> list[tuple[int, int]]:
     return events
 
 
-def _movement_events(
-    angle: dict[str, FloatArray],
-) -> list[tuple[int, int, str]]:
+def _movement_events(angle: dict[str, FloatArray], dt_s: float) -> list[tuple[int, int, str]]:
     """(start, stop, role) of each calibration movement: an excursion of ``role`` from the
     static pose in which it inclines more than every other sensor (the pelvis: a hip hinge,
-    the legs about vertical; a thigh: a knee lift), in time order."""
+    the legs about vertical; a thigh: a knee lift), in time order, without stepping (see
+    :data:`STEP_MAX_GAP_S`)."""
     events: list[tuple[int, int, str]] = []
     for role, a in angle.items():
         others = [angle[r] for r in angle if r != role]
@@ -580,7 +588,34 @@ def _movement_events(
             peak = float(np.nanmax(a[start : stop + 1]))
             if all(float(np.nanmax(o[start : stop + 1])) < peak for o in others):
                 events.append((start, stop, role))
-    return sorted(events)
+    events.sort()
+    stepping = _stepping(events, round(STEP_MAX_GAP_S / dt_s))
+    return [e for k, e in enumerate(events) if k not in stepping]
+
+
+def _stepping(events: list[tuple[int, int, str]], max_gap: int) -> set[int]:
+    """Indices of the events that belong to runs of at least ``STEP_MIN_ALTERNATIONS`` thigh
+    excursions alternating between the legs with at most ``max_gap`` samples between them."""
+    out: set[int] = set()
+    run: list[int] = []
+    for k, (start, _, role) in enumerate(events):
+        prev = events[run[-1]] if run else None
+        alternates = (
+            prev is not None
+            and role != "pelvis"
+            and prev[2] != "pelvis"
+            and role != prev[2]
+            and start - prev[1] <= max_gap
+        )
+        if not alternates:
+            if len(run) >= STEP_MIN_ALTERNATIONS:
+                out.update(run)
+            run = [] if role == "pelvis" else [k]
+            continue
+        run.append(k)
+    if len(run) >= STEP_MIN_ALTERNATIONS:
+        out.update(run)
+    return out
 
 
 def detect_calibration_windows(
@@ -631,7 +666,7 @@ def detect_calibration_windows(
     static = (float(t[s0]), float(t[s1 - 1]))
     after = slice(s1, None)
     angle = {role: _inclination_from_static_deg(data, role, s0, s1, after) for role in data.quat}
-    events = _movement_events(angle)
+    events = _movement_events(angle, dt_s)
     need = set(data.quat)
     seen: set[str] = set()
     end: int | None = None

@@ -34,6 +34,12 @@ ANCHOR_MIN_REST_S = 1.0
 # 0.05 m/s^2).
 ANCHOR_MAX_GYR_RAD_S = np.deg2rad(1.0)
 ANCHOR_MAX_ACC_DEV_M_S2 = 0.1
+# Rates and specific force are averaged over this window before the limits above apply: a
+# gyroscope's per-sample noise (about 0.5 deg/s per axis at 200 Hz, less at lower rates)
+# averages to about 0.1 deg/s over it, and a longer window eats into every rest (half a
+# window at each end: a 1.3 s stillness between two bridge reps read as 0.85 s with 1 s, too
+# short to anchor, and the thigh's inclination stayed 1 deg off there).
+ANCHOR_MEAN_S = 0.25
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -56,12 +62,12 @@ def still_samples(gyr_rad_s: FloatArray, acc_m_s2: FloatArray, rate_hz: float) -
 
     A filter's rest detector admits slow movement (VQF: 2 deg/s and 0.5 m/s^2, i.e. up to 3
     deg of apparent tilt); an anchor must not. Still here: the rotation rate, averaged over
-    ``ANCHOR_MIN_REST_S``, is below ``ANCHOR_MAX_GYR_RAD_S`` after removing its median over
+    ``ANCHOR_MEAN_S``, is below ``ANCHOR_MAX_GYR_RAD_S`` after removing its median over
     the session's quiet samples (the gyroscope's bias), and the specific force stays within
     ``ANCHOR_MAX_ACC_DEV_M_S2``
     (or 4 times the accelerometer's own noise, if larger) of its mean over the same window.
     """
-    n = max(3, round(ANCHOR_MIN_REST_S * rate_hz))
+    n = max(3, round(ANCHOR_MEAN_S * rate_hz))
     gyr_n = np.linalg.norm(gyr_rad_s, axis=1)
     quiet = gyr_n < np.deg2rad(3.0)
     bias = np.median(gyr_rad_s[quiet], axis=0) if quiet.sum() > n else np.zeros(3)
