@@ -5,18 +5,23 @@ Run: ``.venv/bin/python benchmarks/assessment.py [--seeds 10] [--per-seed 3]``.
 Per seed, ``hipsim.assessment.population`` draws subjects that differ in movement size
 (active 4-25 deg, passive 6-30 deg), speed (0.6-2x), side order, sample rate (52-200 Hz),
 passive method (half-kneeling, partner, Thomas), compensated reps, the prone trial and hold
-series. Each session is simulated with the issue error model, processed like ``hipsense
-process``, and the assessment is run on the angle stream by the scripted clinician
-(``hipsim.clinician``: the same decisions the demo makes over HTTP), in 0.1 s blocks. Truth comes
-from the exact angles (``truth_results``, ``truth_rep_validity``, ``truth_hold_verdicts``):
+series. Each session is simulated with the issue error model and streamed through the live
+pipeline as the service runs it (``hipsim.clinician.served_angles``: causal, 0.1 s pieces),
+and the assessment is run on the angle stream by the scripted clinician (``hipsim.clinician``:
+the same decisions the demo makes over HTTP), in 0.1 s blocks, with each accepted trial refined
+as it ends (:mod:`hipsense.refine`), as the service does. Truth comes from the exact angles
+(``truth_results``, ``truth_rep_validity``, ``truth_hold_verdicts``):
 
 - gap, active and passive per side: |measured - truth| (bar 1 deg);
 - classification per side: measured == truth;
 - compensated reps (invalid on truth): flagged and not counted;
 - hold verdicts (complete or not) == the verdict of the same rule on truth.
 
-Every marker the assessment and the series wrote is analysed offline (``analyze_session``) and
-must give the same per-side numbers as the live state.
+Every marker the assessment and the series wrote is analysed offline (``analyze_session``) on
+the live angles and must give the same per-side numbers as the live state without refinement
+(the same rules; a second pass of the assessment without ``refine``). The summary also gives
+the worst error of the live values without refinement and of ``hipsense analyze`` (the whole
+session smoothed) on the same markers.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from hipsim.assessment import (
     truth_rep_validity,
     truth_results,
 )
-from hipsim.clinician import drive_in_process
+from hipsim.clinician import drive_in_process, served_angles
 
 
 def main() -> int:
@@ -42,7 +47,7 @@ def main() -> int:
     parser.add_argument("--per-seed", type=int, default=3)
     args = parser.parse_args()
     rows = []
-    worst_gap = 0.0
+    worst_gap = worst_raw = worst_after = 0.0
     class_ok = class_n = comp_ok = comp_n = hold_ok = hold_n = offline_ok = offline_n = 0
     failures: list[str] = []
     t0 = time.perf_counter()
@@ -58,14 +63,18 @@ def main() -> int:
     for seed in range(1, args.seeds + 1):
         for k, subject in enumerate(population(args.per_seed, seed)):
             session, timeline = assessment_session(subject, seed * 100 + k)
-            angles = process_session(session.samples).angles
-            clinic, markers, errors = drive_in_process(angles, timeline)
+            angles, pipe = served_angles(session.samples)
+            clinic, markers, errors = drive_in_process(angles, timeline, refine=pipe.refine)
+            unrefined, raw_markers, _ = drive_in_process(angles, timeline)
             if errors:
                 failures.append(f"seed {seed} #{k}: requests refused: {errors[:3]}")
             state = clinic.assessment_state()
+            raw_state = unrefined.assessment_state()
             truth = truth_results(session, timeline)
             validity = truth_rep_validity(session, timeline)
-            offline = {g["side"]: g for g in analyze_session(angles, markers).to_dict()["gaps"]}
+            offline = {g["side"]: g for g in analyze_session(angles, raw_markers).to_dict()["gaps"]}
+            smoothed = process_session(session.samples).angles
+            after = {g["side"]: g for g in analyze_session(smoothed, markers).to_dict()["gaps"]}
             # Compensated reps: invalid on truth, must not count (and must carry a reason).
             c_ok = c_n = 0
             for trial in state["trials"]:
@@ -106,16 +115,17 @@ def main() -> int:
                 err = None
                 if got["gap_deg"] is not None and want["gap_deg"] is not None:
                     err = abs(got["gap_deg"] - want["gap_deg"])
-                    for key in ("active_deg", "passive_deg"):
-                        worst_gap = max(worst_gap, abs(got[key] - want[key]))
-                    worst_gap = max(worst_gap, err)
+                    worst_gap = max(worst_gap, err, *_errors(got, want))
+                    worst_raw = max(worst_raw, *_errors(raw_state["sides"][side], want))
+                    worst_after = max(worst_after, *_errors(after.get(side, {}), want))
                 elif got["gap_deg"] != want["gap_deg"]:
                     ok = False
                 off = offline.get(side, {})
+                raw = raw_state["sides"][side]
                 offline_n += 1
-                same = off.get("classification") == got["classification"] and all(
-                    (off.get(key) is None and got[key] is None)
-                    or (off.get(key) is not None and abs(off[key] - got[key]) < 0.01)
+                same = off.get("classification") == raw["classification"] and all(
+                    (off.get(key) is None and raw[key] is None)
+                    or (off.get(key) is not None and abs(off[key] - raw[key]) < 0.01)
                     for key in ("active_deg", "passive_deg")
                 )
                 offline_ok += same
@@ -133,7 +143,10 @@ def main() -> int:
                 print(rows[-1], flush=True)
     print()
     print(f"{'classification right':<44} {class_ok} of {class_n} side-subjects (bar: all)")
-    print(f"{'worst |active|, |passive|, |gap| error':<44} {worst_gap:.2f} deg (bar 1.0)")
+    print(
+        f"{'worst |active|, |passive|, |gap| error':<44} {worst_gap:.2f} deg (bar 1.0; live "
+        f"without refinement {worst_raw:.2f}, hipsense analyze afterwards {worst_after:.2f})"
+    )
     print(f"{'compensated reps flagged and not counted':<44} {comp_ok} of {comp_n} (bar: all)")
     print(f"{'hold verdicts equal to truth':<44} {hold_ok} of {hold_n} (bar: all)")
     print(f"{'offline analyze == live per side':<44} {offline_ok} of {offline_n}")
@@ -149,6 +162,15 @@ def main() -> int:
     )
     print("all bars met" if met else "bars NOT met")
     return 0 if met else 1
+
+
+def _errors(got: dict, want: dict) -> list[float]:
+    """|measured - truth| of active, passive and gap (those both give; NaN when missing)."""
+    return [
+        abs(got[key] - want[key]) if got.get(key) is not None else float("nan")
+        for key in ("active_deg", "passive_deg", "gap_deg")
+        if want.get(key) is not None
+    ]
 
 
 def _f(v: float | None) -> str:

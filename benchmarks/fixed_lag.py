@@ -1,20 +1,20 @@
 """What re-fusing a finished rep or hold with a smoother gains over the live trace, and its delay.
 
-Issue 12, item 2: when a rep, hold or trial ends, its reported values could be recomputed with
-a fixed-lag smoother over that segment. This measures it on scripted hipsim assessments
+Issue 12, item 2: when a rep, hold or trial ends, its reported values may be recomputed with a
+fixed-lag smoother over that segment. This measures it on scripted hipsim assessments
 (:func:`hipsim.assessment.population`: calibration routine, active/passive trials on both
 sides, some with a prone trial or a PAILs/RAILs hold series, 52-200 Hz, the issue-2 error
-model) against the simulator's truth, without changing the pipeline:
+model) against the simulator's truth:
 
-- live: the causal pipeline (``process_session(..., offline=False)``, rebuilt here so its
-  state can be copied at any instant; the angles are checked to be the same);
-- re-fused: when the segment ends, each sensor's samples from ``L`` s before the segment's start
-  to its end are fused again with the smoother hipsense uses for finished sessions
-  (:meth:`OrientationFilter.smooth`: ``offlineVQF`` with the calibration's lever-arm and
-  gyroscope corrections), each sensor's heading is taken over from the live estimate over the
-  last second before the segment starts (heading is unobservable in 6D, so the re-fused estimate
-  must keep the live one's heading alignment), and the angles are computed by a copy of the
-  live kinematics stage as it was at ``L`` s before the segment;
+- live: the causal pipeline fed in 0.1 s pieces as a live source feeds it, keeping its history
+  (:meth:`HipPipeline.keep_history`); its angles are checked to equal
+  ``process_session(..., offline=False)``;
+- re-fused: :meth:`HipPipeline.refine` (:mod:`hipsense.refine`, what the service runs when a
+  trial or hold series ends): each sensor's samples from ``L`` s before the segment to its end
+  fused again by the whole-session smoother with the calibration's corrections, the live
+  heading taken over, the kinematics continued from its state at the lead-in's start; only
+  samples up to the segment's end are used. ``--smoother offlineVQF`` re-fuses without the
+  rest anchoring;
 - whole session: ``process_session(..., offline=True)`` (the bound: what a finished session gets).
 
 Segments are each rep of a trial and each hold of a series, re-fused ``--lag-s`` after it
@@ -34,19 +34,16 @@ Run: ``.venv/bin/python benchmarks/fixed_lag.py [--subjects 6] [--seed 1] [--lea
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from hipsense.body.calibration import Calibration
-from hipsense.body.frames import nlerp, qconj, qmul, rot_z
-from hipsense.body.kinematics import HipKinematics
-from hipsense.fusion import VQFFilter, make_filter
-from hipsense.pipeline import HipPipeline, estimate_rate_hz, process_session
-from hipsense.types import AlignedBlock, AngleBlock, FloatArray, SampleBlock, hip_columns
+from hipsense.fusion import VQFFilter
+from hipsense.pipeline import process_session
+from hipsense.types import AngleBlock, FloatArray, hip_columns
 from hipsim.assessment import AssessmentSubject, AssessmentTimeline, assessment_session, population
+from hipsim.clinician import served_angles
 from hipsim.subjects import truth_block
 
 # The live heading is taken over from this stretch just before the segment starts.
@@ -140,75 +137,6 @@ def targets(timeline: AssessmentTimeline, segment: str, lag_s: float = 0.0) -> l
     return out
 
 
-def _slice(block: SampleBlock, start_s: float, end_s: float) -> SampleBlock:
-    i0 = int(np.searchsorted(block.time_s, start_s, side="left"))
-    i1 = int(np.searchsorted(block.time_s, end_s, side="right"))
-    return block.slice(i0, i1)
-
-
-def _frames(aligned: AlignedBlock, i0: int, i1: int) -> AlignedBlock:
-    return AlignedBlock(
-        aligned.time_s[i0:i1],
-        {r: q[i0:i1] for r, q in aligned.quat.items()},
-        {r: g[i0:i1] for r, g in aligned.gyr_rad_s.items()},
-        {r: a[i0:i1] for r, a in aligned.acc_m_s2.items()},
-        {r: s[i0:i1] for r, s in aligned.rest.items()},
-    )
-
-
-def _onto_frames(time_s: FloatArray, quat: FloatArray, frame_time_s: FloatArray) -> FloatArray:
-    """Sample-time quaternions interpolated onto frame times (clamped at the ends)."""
-    k = np.clip(np.searchsorted(time_s, frame_time_s, side="right"), 1, len(time_s) - 1)
-    t0, t1 = time_s[k - 1], time_s[k]
-    frac = np.clip((frame_time_s - t0) / (t1 - t0), 0.0, 1.0)
-    return nlerp(quat[k - 1], quat[k], frac)
-
-
-def _heading_offset_rad(q_live: FloatArray, q_new: FloatArray) -> float:
-    """Mean rotation about earth z taking ``q_new`` onto ``q_live`` (circular mean)."""
-    e = qmul(q_live, qconj(q_new))  # earth-frame difference; its twist about z is the heading
-    twist = 2.0 * np.arctan2(e[:, 3], e[:, 0])
-    return float(np.angle(np.mean(np.exp(1j * twist))))
-
-
-def refuse(
-    samples: dict[str, SampleBlock],
-    calibration: Calibration,
-    live: AlignedBlock,
-    start_s: float,
-    end_s: float,
-    segment_start_s: float,
-    rest_anchoring: bool = True,
-) -> tuple[AlignedBlock, int]:
-    """The live frames of ``start_s`` .. ``end_s`` with every orientation re-fused by the smoother.
-
-    ``rest_anchoring``: the smoother as hipsense uses it (offlineVQF, then the inclination
-    anchored at rests); False: offlineVQF's output alone. Returns the frames and the index of
-    the first one in ``live``.
-    """
-    i0 = int(np.searchsorted(live.time_s, start_s, side="left"))
-    i1 = int(np.searchsorted(live.time_s, end_s, side="right"))
-    frames = _frames(live, i0, i1)
-    match = (frames.time_s >= segment_start_s - HEADING_MATCH_S) & (
-        frames.time_s <= segment_start_s
-    )
-    quat = {}
-    for role, block in samples.items():
-        part = _slice(block, start_s, end_s)
-        filt = make_filter("vqf", estimate_rate_hz(block))
-        if isinstance(filt, VQFFilter):
-            filt.rest_anchoring = rest_anchoring
-        seg = calibration.segments[role]
-        filt.lever_arm_m = None if seg.lever_arm_m is None else np.asarray(seg.lever_arm_m)
-        if seg.gyro_correction is not None:
-            filt.gyro_correction = np.asarray(seg.gyro_correction)
-        smoothed = filt.smooth(part)
-        q = _onto_frames(part.time_s, smoothed.quat, frames.time_s)
-        offset = _heading_offset_rad(frames.quat[role][match], q[match])
-        quat[role] = np.ascontiguousarray(qmul(rot_z(np.asarray(offset)), q))
-    return AlignedBlock(frames.time_s, quat, frames.gyr_rad_s, frames.acc_m_s2, frames.rest), i0
-
-
 @dataclass
 class SubjectResult:
     """Errors per estimator name and the re-fusion timings of one subject."""
@@ -229,47 +157,29 @@ def evaluate_subject(
     """Live, re-fused (per lead-in) and whole-session errors of one simulated assessment."""
     session, timeline = assessment_session(subject, seed)
     samples = session.samples
-    rates = {r: estimate_rate_hz(b) for r, b in samples.items()}
     causal = process_session(samples, offline=False)
-    cal = causal.calibration
     smoothed = process_session(samples, offline=True).angles
-    pipe = HipPipeline(rates, calibration=cal)
-    live = pipe.align(list(samples.values()))
-    tgts = targets(timeline, segment, lag_s)
-    # Stream the live frames through the kinematics, copying its state where a re-fusion
-    # window starts (block splits do not change the kinematics' output).
-    starts = sorted(
-        {max(float(live.time_s[0]), t.segment_start_s - lead) for t in tgts for lead in leads_s}
-    )
-    kin = HipKinematics(cal, pipe.output_rate_hz, realign=pipe.realign)
-    snapshots: dict[float, HipKinematics] = {}
-    pieces, done = [], 0
-    for s in starts:
-        k = int(np.searchsorted(live.time_s, s, side="left"))
-        pieces.append(kin.process(_frames(live, done, k)))
-        done = k
-        snapshots[s] = copy.deepcopy(kin)
-    pieces.append(kin.process(_frames(live, done, len(live))))
-    live_angles = AngleBlock.concat(pieces)
+    # The live pipeline as the service runs it; each refinement uses only the samples up to
+    # the segment's end.
+    live_angles, pipe = served_angles(samples)
     _check_same(live_angles, causal.angles)
     truth = truth_block(session, live_angles.time_s)
+    tgts = targets(timeline, segment, lag_s)
     errors = {"live": Errors(), "whole session": Errors()}
     compute: dict[float, list[float]] = {lead: [] for lead in leads_s}
-    cache: dict[tuple[str, float, float], tuple[AngleBlock, float]] = {}
+    cache: dict[tuple[str, float, float, float], tuple[AngleBlock, float]] = {}
     for t in tgts:
         errors["live"].add(live_angles, truth, t)
         errors["whole session"].add(smoothed, truth, t)
         for smoother, anchoring in smoothers.items():
             for lead in leads_s:
-                start = max(float(live.time_s[0]), t.segment_start_s - lead)
-                key = (smoother, start, t.segment_end_s)
+                key = (smoother, lead, t.segment_start_s, t.segment_end_s)
                 if key not in cache:
+                    VQFFilter.rest_anchoring = anchoring
                     t0 = time.perf_counter()
-                    frames, _ = refuse(
-                        samples, cal, live, start, t.segment_end_s, t.segment_start_s, anchoring
-                    )
-                    angles = copy.deepcopy(snapshots[start]).process(frames)
+                    angles = pipe.refine(t.segment_start_s, t.segment_end_s, lead)
                     cache[key] = (angles, time.perf_counter() - t0)
+                    VQFFilter.rest_anchoring = True
                     compute[lead].append(cache[key][1])
                 angles, _ = cache[key]
                 errors.setdefault(f"{smoother} L={lead:g} s", Errors()).add(

@@ -227,6 +227,49 @@ def test_static_pose_only_calibrates_from_declared_placements(exports):
     assert result.calibration.expected_error_deg == pytest.approx(np.hypot(12.5, 12.5))
 
 
+class _TrialSource:
+    """The trial's sensors as a live source (its blocks are fed with ``LiveSession.ingest``)."""
+
+    def __init__(self, exports: dict[str, XsensExport]) -> None:
+        self.roles = list(exports)
+        self.rate_hz = {r: e.rate_hz for r, e in exports.items()}
+
+    async def stream(self):  # type: ignore[no-untyped-def]
+        return
+        yield
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["placements", "none"])
+async def test_live_calibration_from_the_still_pose_and_declared_placements(exports, declared):
+    """``serve --placement``: the guided calibration takes the still pose and calibrates from
+    the placements; without them it waits for the knee lifts, which never come."""
+    from hipsense.live import LiveSession
+
+    live = LiveSession(_TrialSource(exports), placements=DECLARED if declared else None)
+    live.start_calibration()
+    first_s = {r: e.samples for r, e in exports.items()}
+    for lo in np.arange(0.0, 6.0, 0.1):
+        await live.ingest(
+            [b.slice(*np.searchsorted(b.time_s, (lo, lo + 0.1)).tolist()) for b in first_s.values()]
+        )
+    guide = live.calibration_guide
+    if not declared:
+        assert guide.step == "knee_lifts" and live.pipeline.calibration_ is None
+        return
+    assert guide.step == "done", guide.message
+    cal = live.pipeline.calibration_
+    assert cal is not None and cal.method == "mounting"
+    assert cal.static_window_s[1] - cal.static_window_s[0] >= 2.0
+    # The same calibration as `hipsense process --placement` on the first 3 s.
+    batch = process_session(
+        {r: e.samples.slice(0, 300) for r, e in exports.items()}, placements=DECLARED
+    ).calibration
+    for role, seg in cal.segments.items():
+        a = quat_to_matrix(np.asarray(seg.q_segment_to_sensor))
+        b = quat_to_matrix(np.asarray(batch.segments[role].q_segment_to_sensor))
+        assert np.degrees(np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1))) < 2.0, role
+
+
 def _print_figures() -> None:
     ex = _exports()
     samples = {r: e.samples for r, e in ex.items()}

@@ -238,11 +238,55 @@ def call_in_process(clinic: Any, req: Request) -> dict[str, Any]:
     return {}
 
 
+def served_angles(
+    samples: dict[str, Any],
+    chunk_s: float = 0.1,
+    calibration: Any = None,
+    rates_hz: dict[str, float] | None = None,
+) -> tuple[Any, Any]:
+    """The angles a live session shows for ``samples``, and its pipeline.
+
+    Calibrated with ``calibration``, else as ``hipsense process --causal`` calibrates; sensor
+    rates ``rates_hz`` (a live source's nominal rates), else estimated from the samples. The
+    causal pipeline is fed every sensor's samples in ``chunk_s`` pieces, as a live source
+    delivers them, and keeps its whole history, so ``pipeline.refine(start_s, end_s)`` gives
+    what the service computes when a trial ends at ``end_s`` (it uses no sample after
+    ``end_s``). Returns ``(angles, pipeline)``.
+    """
+    import numpy as np
+
+    from hipsense.pipeline import HipPipeline, estimate_rate_hz, process_session
+    from hipsense.types import AngleBlock
+
+    if calibration is None:
+        calibration = process_session(samples, offline=False).calibration
+    pipe = HipPipeline(rates_hz or {r: estimate_rate_hz(b) for r, b in samples.items()})
+    pipe.keep_history(float("inf"))
+    pipe.set_calibration(calibration)
+    end = max(float(b.time_s[-1]) for b in samples.values())
+    edges = np.arange(0.0, end + chunk_s, chunk_s)
+    pieces = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        piece = []
+        for block in samples.values():
+            i0, i1 = np.searchsorted(block.time_s, (lo, hi), side="left")
+            if i1 > i0:
+                piece.append(block.slice(int(i0), int(i1)))
+        pieces.append(pipe.process(piece))
+    return AngleBlock.concat(pieces), pipe
+
+
 def drive_in_process(
-    angles: Any, timeline: AssessmentTimeline, block_s: float = 0.1, config: Any = None
+    angles: Any,
+    timeline: AssessmentTimeline,
+    block_s: float = 0.1,
+    config: Any = None,
+    refine: Any = None,
 ) -> tuple[Any, list[Any], list[str]]:
     """Feed calibrated ``angles`` to a fresh ``ClinicProtocols`` in blocks of ``block_s`` with the
-    scripted clinician deciding between blocks; ``(clinic, markers, errors)``."""
+    scripted clinician deciding between blocks; ``(clinic, markers, errors)``. ``refine``: the
+    pipeline's :meth:`~hipsense.pipeline.HipPipeline.refine` (see :func:`served_angles`), as the
+    service passes it."""
     import numpy as np
 
     from hipsense.exercises.clinic import ClinicProtocols
@@ -250,7 +294,7 @@ def drive_in_process(
 
     markers: list[Any] = []
     now = [float(angles.time_s[0])]
-    clinic = ClinicProtocols(markers.append, lambda: now[0], lambda: True, config)
+    clinic = ClinicProtocols(markers.append, lambda: now[0], lambda: True, config, refine=refine)
     errors: list[str] = []
     t = angles.time_s
     edges = np.searchsorted(t, np.arange(t[0], t[-1] + block_s, block_s))

@@ -28,7 +28,8 @@ def _window(text: str) -> tuple[float, float]:
     return start, end
 
 
-def _placement(text: str) -> tuple[str, str]:
+def placement_arg(text: str) -> tuple[str, str]:
+    """``ROLE=SITE`` of ``--placement`` (``process``, ``serve``), checked."""
     from hipsense.body.mounting import parse_placement
     from hipsense.errors import ConfigurationError
 
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", choices=sorted(FILTERS), default="vqf", help="orientation filter")
     p.add_argument(
         "--placement",
-        type=_placement,
+        type=placement_arg,
         action="append",
         metavar="ROLE=SITE",
         help="declared sensor placement (pelvis=sacrum, thigh_left=lateral|anterior[:AXIS], AXIS "

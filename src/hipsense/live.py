@@ -42,6 +42,7 @@ from scipy.signal import lfilter
 from hipsense.body.calibration import Calibration
 from hipsense.errors import CalibrationError, HipsenseError
 from hipsense.pipeline import HipPipeline
+from hipsense.refine import REFINE_HISTORY_S
 from hipsense.sources import LiveSource, SourceItem
 from hipsense.types import (
     SIDES,
@@ -246,10 +247,19 @@ class GuidedCalibration:
     static_s : still time asked for (s); a still period of at least 2 s followed by movement
         is accepted too.
     timeout_s : session seconds after which an unfinished routine fails with what is missing.
+    static_only : every sensor's placement is declared: the static pose is all it takes
+        (``static`` -> ``calibrating``), the mounting comes from the placements.
     """
 
-    def __init__(self, roles: Sequence[str], static_s: float = 3.0, timeout_s: float = 90.0):
+    def __init__(
+        self,
+        roles: Sequence[str],
+        static_s: float = 3.0,
+        timeout_s: float = 90.0,
+        static_only: bool = False,
+    ):
         self.roles = list(roles)
+        self.static_only = static_only
         self.thighs = [r for r in self.roles if r != "pelvis"]
         self.static_s = static_s
         self.timeout_s = timeout_s
@@ -329,8 +339,11 @@ class GuidedCalibration:
         """All movements seen: time to calibrate."""
         return self.step == "calibrating"
 
-    def windows(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
-        """(static, functional) windows observed live, if complete."""
+    def windows(self) -> tuple[tuple[float, float], tuple[float, float] | None] | None:
+        """(static, functional) windows observed live, if complete (functional None: the
+        static pose alone, ``static_only``)."""
+        if self.static_window_s is not None and self.static_only:
+            return self.static_window_s, None
         if self.static_window_s is None or self.hinge_end_s is None:
             return None
         return self.static_window_s, (self.static_window_s[1], self.hinge_end_s + 0.5)
@@ -442,7 +455,10 @@ class GuidedCalibration:
         self.static_window_s = (start, end_s)
         self._ref = {r: s / max(float(np.linalg.norm(s)), 1e-9) for r, s in self._acc_sum.items()}
         self._smooth = {r: s / max(self._acc_n[r], 1) for r, s in self._acc_sum.items()}
-        if self.step == "static":
+        if self.step == "static" and self.static_only:
+            self.step = "calibrating"
+            self.message = "Still pose taken; calibrating from the declared placements."
+        elif self.step == "static":
             self.step = "knee_lifts"
             self.message = self._lift_message()
 
@@ -609,6 +625,11 @@ class LiveSession:
     auto_calibrate : start the guided calibration with the first samples (simulated demo).
     analyzers : exercise analyzers fed with every calibrated angle block.
     calibration : a known calibration (e.g. from a recording).
+    placements : declared sensor placement per role (``{"pelvis": "sacrum", ...}``,
+        :mod:`hipsense.body.mounting`): the calibration falls back to them when the routine's
+        movements are not found.
+    refine_history_s : how much of the calibrated stream the pipeline keeps for refining a
+        finished trial (:meth:`HipPipeline.refine`); None keeps nothing.
 
     Examples
     --------
@@ -626,20 +647,26 @@ class LiveSession:
         analyzers: Iterable[Analyzer] = (),
         calibration: Calibration | None = None,
         recorder_queue: int = 200_000,
+        placements: dict[str, str] | None = None,
+        refine_history_s: float | None = REFINE_HISTORY_S,
     ) -> None:
         self.source = source
         self.source_name = str(getattr(source, "name", type(source).__name__))
         self.roles = list(source.roles)
         self.rate_hz = {r: float(source.rate_hz[r]) for r in self.roles}
         self.method = method
-        self.pipeline = HipPipeline(self.rate_hz, method=method, calibration=calibration)
+        self.placements = placements
+        self.refine_history_s = refine_history_s
+        self.pipeline = self._new_pipeline(calibration)
         self.output_rate_hz = self.pipeline.output_rate_hz
         self.decimation = max(1, int(self.output_rate_hz // client_rate_hz))
         self.client_queue = client_queue
         self.recorder_queue = recorder_queue
         self.auto_calibrate = auto_calibrate
         self.analyzers: list[Analyzer] = list(analyzers)
-        self.calibration_guide = GuidedCalibration(self.roles)
+        self.calibration_guide = GuidedCalibration(
+            self.roles, static_only=bool(placements) and set(self.roles) <= set(placements or {})
+        )
         if calibration is not None:
             self.calibration_guide.succeed(calibration)
         self._cal_pipeline: HipPipeline | None = None
@@ -672,6 +699,18 @@ class LiveSession:
         self._latest: dict[str, float] = {}
         self._analyzers_finished = False
         self._analyzer_errors: set[tuple[str, str]] = set()
+
+    def _new_pipeline(self, calibration: Calibration | None = None) -> HipPipeline:
+        pipe = HipPipeline(
+            self.rate_hz, method=self.method, calibration=calibration, placements=self.placements
+        )
+        if self.refine_history_s is not None:
+            pipe.keep_history(self.refine_history_s)
+        return pipe
+
+    def refine(self, start_s: float, end_s: float) -> AngleBlock | None:
+        """The angles of ``start_s`` .. ``end_s`` fused again (:meth:`HipPipeline.refine`)."""
+        return self.pipeline.refine(start_s, end_s)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -918,7 +957,7 @@ class LiveSession:
 
     def start_calibration(self) -> dict[str, Any]:
         """Begin the guided calibration; frames of a previous calibration keep flowing."""
-        self._cal_pipeline = HipPipeline(self.rate_hz, method=self.method)
+        self._cal_pipeline = self._new_pipeline()
         if self.pipeline.calibration_ is None:
             self.pipeline = self._cal_pipeline  # nothing to keep showing meanwhile
         self.calibration_guide.start(self.time_s if self.time_s > 0 else None)
@@ -980,7 +1019,8 @@ class LiveSession:
 
     @staticmethod
     def _calibrate(
-        pipe: HipPipeline, windows: tuple[tuple[float, float], tuple[float, float]] | None
+        pipe: HipPipeline,
+        windows: tuple[tuple[float, float], tuple[float, float] | None] | None,
     ) -> Calibration:
         """Windows seen live first; the pipeline's own window detection if they fail."""
         if windows is not None:

@@ -22,6 +22,7 @@ from hipsense.body.calibration import SEARCH_S, Calibration, detect_calibration_
 from hipsense.body.kinematics import HipKinematics
 from hipsense.errors import CalibrationError, ConfigurationError
 from hipsense.fusion import OrientationFilter, make_filter
+from hipsense.refine import REFINE_LEAD_S, SessionHistory, refine_segment
 from hipsense.timeline import TimelineResampler
 from hipsense.types import ROLES, AlignedBlock, AngleBlock, SampleBlock
 
@@ -29,20 +30,6 @@ DEFAULT_BUFFER_LIMIT_S = 900.0
 # Batch calibration pass: first span, and how far the routine's end must be from its edge.
 FIRST_PASS_SPAN_S = 60.0
 FIRST_PASS_MARGIN_S = 5.0
-
-
-def concat_aligned(blocks: list[AlignedBlock]) -> AlignedBlock:
-    """Join aligned blocks in time order (at least one block)."""
-    first = blocks[0]
-    if len(blocks) == 1:
-        return first
-    return AlignedBlock(
-        np.concatenate([b.time_s for b in blocks]),
-        {r: np.concatenate([b.quat[r] for b in blocks]) for r in first.quat},
-        {r: np.concatenate([b.gyr_rad_s[r] for b in blocks]) for r in first.quat},
-        {r: np.concatenate([b.acc_m_s2[r] for b in blocks]) for r in first.quat},
-        {r: np.concatenate([b.rest[r] for b in blocks]) for r in first.quat},
-    )
 
 
 class HipPipeline:
@@ -91,6 +78,8 @@ class HipPipeline:
         self.realign = realign
         self.buffer_limit_s = buffer_limit_s
         self.placements = placements
+        self.filter_params = dict(filter_params or {})
+        self.history: SessionHistory | None = None
         self.filters: dict[str, OrientationFilter] = {
             r: make_filter(method, sensor_rate_hz[r], **(filter_params or {})) for r in self.roles
         }
@@ -114,6 +103,8 @@ class HipPipeline:
             raise CalibrationError(f"the calibration has no segment for {', '.join(missing)}")
         self.calibration_ = calibration
         self.kinematics_ = HipKinematics(calibration, self.output_rate_hz, realign=self.realign)
+        if self.history is not None:
+            self.history.clear()
         # Lever-arm compensation and gyroscope correction of the thigh sensors apply to
         # samples fused from now on.
         for role, filt in self.filters.items():
@@ -136,11 +127,37 @@ class HipPipeline:
 
     def process(self, blocks: SampleBlock | Iterable[SampleBlock]) -> AngleBlock:
         """Angles of the frames completed by ``blocks`` (empty while uncalibrated)."""
-        aligned = self.align(blocks)
+        fed = [blocks] if isinstance(blocks, SampleBlock) else list(blocks)
+        aligned = self.align(fed)
         if self.kinematics_ is None:
             self._keep(aligned)
             return AngleBlock(aligned.time_s[:0], {})
+        if self.history is not None:
+            self.history.add(fed, aligned, self.kinematics_)
         return self.kinematics_.process(aligned)
+
+    def keep_history(self, seconds: float | None = None) -> None:
+        """Keep the last ``seconds`` of calibrated samples and frames for :meth:`refine`
+        (default :data:`hipsense.refine.REFINE_HISTORY_S`; ``inf``: all of them)."""
+        self.history = SessionHistory() if seconds is None else SessionHistory(seconds)
+
+    def refine(
+        self, start_s: float, end_s: float, lead_s: float = REFINE_LEAD_S
+    ) -> AngleBlock | None:
+        """Angles of ``start_s`` .. ``end_s`` fused again forward and backward from the kept
+        samples (:func:`hipsense.refine.refine_segment`); None without :meth:`keep_history`,
+        a calibration, a smoother, or frames of that stretch."""
+        if self.history is None or self.calibration_ is None:
+            return None
+        return refine_segment(
+            self.history,
+            self.calibration_,
+            self.method,
+            start_s,
+            end_s,
+            lead_s,
+            self.filter_params,
+        )
 
     def smooth(self, samples: dict[str, SampleBlock]) -> AngleBlock:
         """Angles of a complete session, each sensor fused forward and backward over all of it.
@@ -172,7 +189,7 @@ class HipPipeline:
         """All aligned frames kept since the start (or the buffer limit)."""
         if not self._buffer:
             return self.resampler.pull()
-        merged = concat_aligned(self._buffer)
+        merged = AlignedBlock.concat(self._buffer)
         self._buffer = [merged]
         return merged
 

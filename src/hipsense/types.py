@@ -145,6 +145,32 @@ class AlignedBlock:
     def __len__(self) -> int:
         return len(self.time_s)
 
+    @staticmethod
+    def concat(blocks: list[AlignedBlock]) -> AlignedBlock:
+        """Join aligned blocks in time order (at least one block)."""
+        first = blocks[0]
+        if len(blocks) == 1:
+            return first
+        return AlignedBlock(
+            np.concatenate([b.time_s for b in blocks]),
+            {r: np.concatenate([b.quat[r] for b in blocks]) for r in first.quat},
+            {r: np.concatenate([b.gyr_rad_s[r] for b in blocks]) for r in first.quat},
+            {r: np.concatenate([b.acc_m_s2[r] for b in blocks]) for r in first.quat},
+            {r: np.concatenate([b.rest[r] for b in blocks]) for r in first.quat},
+        )
+
+    def between(self, start_s: float, end_s: float) -> AlignedBlock:
+        """The frames with ``start_s <= time_s <= end_s``."""
+        i0 = int(np.searchsorted(self.time_s, start_s, side="left"))
+        i1 = int(np.searchsorted(self.time_s, end_s, side="right"))
+        return AlignedBlock(
+            self.time_s[i0:i1],
+            {r: q[i0:i1] for r, q in self.quat.items()},
+            {r: g[i0:i1] for r, g in self.gyr_rad_s.items()},
+            {r: a[i0:i1] for r, a in self.acc_m_s2.items()},
+            {r: f[i0:i1] for r, f in self.rest.items()},
+        )
+
 
 @dataclass
 class AngleBlock:

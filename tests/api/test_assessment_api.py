@@ -20,7 +20,7 @@ from hipsense.api.app import create_app
 from hipsense.api.background import BackgroundServer
 from hipsense.api.service import ServiceSettings
 from hipsense.exercises.session import analyze_session
-from hipsense.recording.replay import replay_recording
+from hipsense.recording.replay import replay_recording, smooth_recording
 from hipsense.sources.simulated import SimulatedSource, simulate_assessment_demo
 from hipsim.assessment import assessment_demo_session, truth_hold_verdicts, truth_results
 from hipsim.clinician import HttpClinician
@@ -125,24 +125,52 @@ def test_a_whole_assessment_through_the_api_matches_the_truth(tmp_path: Path) ->
     verdicts = truth_hold_verdicts(sim, timeline)
     assert [h["complete"] for h in holds["holds"]] == [v.complete for v in verdicts]
     assert [v.complete for v in verdicts] == [True, False, True]
-    # The recording gives the same numbers offline. The replay recomputes the angles from the
-    # recorded samples, which begin when the recording was started (a few blocks after the
+    # Every accepted trial was refined as it ended (hipsense.refine); each rep keeps its live
+    # value too.
+    accepted = [t for t in state["trials"] if t["state"] == "accepted"]
+    assert accepted and all(t["refined"] for t in accepted)
+    # The recording gives the same numbers offline. The replay recomputes the live angles from
+    # the recorded samples, which begin when the recording was started (a few blocks after the
     # stream did): the orientation filters start from another state, which moves the angles
     # by up to a few hundredths of a degree (0.02 seen): equal to the 0.1 deg the page shows.
-    replay = replay_recording(tmp_path / "recordings" / "assess-1.hsr")
+    path = tmp_path / "recordings" / "assess-1.hsr"
+    replay = replay_recording(path)
     offline = analyze_session(replay.angles, list(replay.markers)).to_dict()
     assert {g["side"] for g in offline["gaps"]} == {"left", "right"}
     for g in offline["gaps"]:
         live = state["sides"][g["side"]]
         assert g["classification"] == live["classification"]
-        assert g["active_deg"] == pytest.approx(live["active_deg"], abs=0.05)
-        assert g["passive_deg"] == pytest.approx(live["passive_deg"], abs=0.05)
+        for key, trial_key in (("active_deg", "active_standing"), ("passive_deg", "passive")):
+            assert g[key] == pytest.approx(_live_best(state, g["side"], trial_key), abs=0.05)
+    # `hipsense analyze` (the whole recording smoothed) and the refined live numbers: both
+    # smoothed, over a whole session and over a trial with 30 s of lead-in.
+    smoothed = smooth_recording(path)
+    after = analyze_session(smoothed.angles, list(smoothed.markers)).to_dict()
+    for g in after["gaps"]:
+        live = state["sides"][g["side"]]
+        assert g["active_deg"] == pytest.approx(live["active_deg"], abs=0.15)
+        assert g["passive_deg"] == pytest.approx(live["passive_deg"], abs=0.15)
     offline_holds = [r for r in offline["results"] if r["kind"] == "hold"]
     assert [h["complete"] for h in offline_holds] == [h["complete"] for h in holds["holds"]]
     for off, live_hold in zip(offline_holds, holds["holds"], strict=True):
         assert off["time_in_band_s"] == pytest.approx(live_hold["time_in_band_s"], abs=0.05)
         assert off["target_deg"] == pytest.approx(live_hold["target_deg"], abs=0.05)
     assert offline["hold_summary"]["holds_expected"] == 3
+
+
+def _live_best(state: dict[str, Any], side: str, key: str) -> float:
+    """The best counted rep's extension as judged live, before the trial was refined."""
+    trial = next(
+        t
+        for t in state["trials"]
+        if t["side"] == side and t["key"] == key and t["state"] == "accepted"
+    )
+    values = [
+        r["live_extension_deg"] if r["refined"] else r["extension_deg"]
+        for r in trial["reps"]
+        if r["counted"]
+    ]
+    return max(v for v in values if v is not None)
 
 
 def test_a_replayed_assessment_shows_the_recorded_numbers(tmp_path: Path, client_for: Any) -> None:

@@ -72,6 +72,7 @@ def create_app(
                 client_queue=settings.client_queue,
                 auto_calibrate=calibrate,
                 analyzers=analyzer_list,
+                placements=settings.placements,
             )
             if exercise_analysis:
                 # The clinician's protocols first: the markers they add in a block are then
@@ -84,6 +85,7 @@ def create_app(
                         lambda: live.time_s,
                         lambda: live.pipeline.calibration_ is not None,
                         history=lambda: (list(live.markers), list(live.results)),
+                        refine=live.refine,
                     )
                 )
                 analyzer = ExerciseAnalyzer(

@@ -392,6 +392,12 @@ def run_server(
         raise ConfigurationError(startup.message(host, port))
 
 
+def _placement_arg(text: str) -> tuple[str, str]:
+    from hipsense.cli import placement_arg
+
+    return placement_arg(text)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from hipsense.api.app import check_exposure, create_app
 
@@ -401,6 +407,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         token=args.token,
         data_dir=resolve_data_dir(args.data_dir),
         exercise=args.exercise,
+        placements=dict(args.placement) if args.placement else None,
     )
     check_exposure(settings)
     # The port is taken now: a busy port is one line before the demo is simulated.
@@ -488,6 +495,14 @@ def register(sub: Any) -> None:
         "series, driven by a scripted clinician through the API) or one exercise: "
         "active_extension, half_kneeling_stretch, thomas_test, hip_lift, hip_cars, "
         "reverse_walking, sit_to_stand",
+    )
+    p.add_argument(
+        "--placement",
+        type=_placement_arg,
+        action="append",
+        metavar="ROLE=SITE",
+        help="declared sensor placement (as for process), used when the live calibration finds "
+        "no routine; repeat per sensor",
     )
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)

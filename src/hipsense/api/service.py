@@ -24,6 +24,9 @@ class ServiceSettings:
     data_dir : sessions and recordings live here.
     max_body_bytes : larger request bodies get 413.
     client_queue : messages queued per WebSocket client before its oldest are dropped.
+    exercise : what the simulated person does (``--source sim``).
+    placements : declared sensor placement per role, used when a live calibration finds no
+        routine (``serve --placement``).
     """
 
     host: str = "127.0.0.1"
@@ -33,6 +36,7 @@ class ServiceSettings:
     max_body_bytes: int = 1_000_000
     client_queue: int = 100
     exercise: str = "assessment"
+    placements: dict[str, str] | None = None
 
 
 @dataclass

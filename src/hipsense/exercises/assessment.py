@@ -182,6 +182,7 @@ class Trial:
             "baseline_deg": None if self.baseline_deg is None else round(self.baseline_deg, 2),
             "rep_in_progress": self.rep_open_s is not None,
             "best_deg": None if best is None else round(best, 2),
+            "refined": any(r.refined for r in self.reps),
             "reps": [r.to_dict() for r in self.reps],
         }
 
@@ -208,6 +209,9 @@ class Assessment:
     mark : called with each marker to record (counted and other reps of accepted trials).
     config : the analysis thresholds (hold time, compensation limit, gap thresholds).
     protocol : the trials and the rep finder's limits.
+    refine : ``(start_s, end_s) -> AngleBlock | None``, the angles of a stretch fused again
+        by the smoother (``HipPipeline.refine``); when given, an accepted trial's rep values
+        are recomputed from it as the trial ends (the verdicts stay as judged live).
 
     Examples
     --------
@@ -223,8 +227,10 @@ class Assessment:
         mark: Callable[[Marker], None],
         config: AnalysisConfig | None = None,
         protocol: AssessmentProtocol = ASSESSMENT,
+        refine: Callable[[float, float], AngleBlock | None] | None = None,
     ) -> None:
         self.options = options
+        self.refine = refine
         self.id = assessment_id
         self.mark = mark
         self.config = config or AnalysisConfig()
@@ -502,6 +508,7 @@ class Assessment:
             trial.message = f"no rep counted: {why}. Press Redo (or Skip)"
             return
         trial.state = "accepted"
+        self._refine_reps(trial)
         by = " (accepted by the clinician)" if accepted_by_clinician else ""
         trial.message = f"{n_ok} of {trial.spec.reps} reps counted{by}; press Next"
         for rep in trial.reps:
@@ -515,6 +522,27 @@ class Assessment:
                     + ("" if rep.counted else f": not counted, {rep.reason}"),
                 )
             )
+
+    def _refine_reps(self, trial: Trial) -> None:
+        """Each rep's values from the trial's angles fused again (see ``refine``)."""
+        if self.refine is None or not trial.reps:
+            return
+        angles = self.refine(trial.reps[0].start_s, trial.reps[-1].end_s)
+        if angles is None:
+            return
+        t = angles.time_s
+        for rep in trial.reps:
+            i, j = np.searchsorted(t, (rep.start_s, rep.end_s))
+            if j - i < 5:
+                continue
+            block = AngleBlock(t[i:j], {k: v[i:j] for k, v in angles.columns.items()})
+            result, peak, _, _ = rep_verdict(
+                block, trial.side, trial.spec.exercise, self.config, self.protocol.end_range_deg
+            )
+            if result.extension_deg is None and rep.result.extension_deg is not None:
+                continue  # the refined angles lost the held position: keep the live values
+            rep.live_extension_deg = rep.result.extension_deg
+            rep.result, rep.peak_deg, rep.refined = result, peak, True
 
     def sensor_problem(self, role: str, message: str) -> list[dict[str, Any]]:
         """A sensor dropped out: the trial under way is rejected when it needs that sensor."""

@@ -167,7 +167,12 @@ class AssessmentOptions:
 
 @dataclass
 class Rep:
-    """One rep of a trial: its window, its range result and whether it counts."""
+    """One rep of a trial: its window, its range result and whether it counts.
+
+    ``live_extension_deg``: the held extension as judged live, kept when the trial's angles
+    were refined afterwards (:mod:`hipsense.refine`); ``result`` and ``peak_deg`` are then the
+    refined values, and ``counted`` / ``reason`` stay the live verdict.
+    """
 
     n: int
     start_s: float
@@ -176,6 +181,8 @@ class Rep:
     peak_deg: float
     counted: bool
     reason: str
+    refined: bool = False
+    live_extension_deg: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -194,6 +201,10 @@ class Rep:
             else round(r.pelvic_tilt_at_apparent_deg, 2),
             "counted": self.counted,
             "reason": self.reason,
+            "refined": self.refined,
+            "live_extension_deg": None
+            if self.live_extension_deg is None
+            else round(self.live_extension_deg, 2),
         }
 
 

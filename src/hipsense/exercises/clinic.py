@@ -42,6 +42,8 @@ class ClinicProtocols:
     history : the session's markers and analysis results so far (``lambda: (list(
         live.markers), list(live.results))``): a replayed recording's assessment is shown
         from them.
+    refine : ``(start_s, end_s) -> AngleBlock | None`` (``live.refine``): an accepted
+        trial's reps are valued from its angles fused again as it ends.
     """
 
     def __init__(
@@ -51,8 +53,10 @@ class ClinicProtocols:
         calibrated: Callable[[], bool],
         config: AnalysisConfig | None = None,
         history: Callable[[], tuple[list[Marker], list[dict[str, Any]]]] | None = None,
+        refine: Callable[[float, float], AngleBlock | None] | None = None,
     ) -> None:
         self.config = config or AnalysisConfig()
+        self.refine = refine
         self.history = history
         self.mark = mark
         self.now = now
@@ -132,7 +136,9 @@ class ClinicProtocols:
             )
         self._ready("an assessment")
         self._ids["assessment"] += 1
-        self.assessment = Assessment(options, self._ids["assessment"], self.mark, self.config)
+        self.assessment = Assessment(
+            options, self._ids["assessment"], self.mark, self.config, refine=self.refine
+        )
         self.assessment.now_s = self.now()
         return [self.assessment.message("started")]
 

@@ -249,9 +249,7 @@ def sensor_orientations(
             parts.append(aligned)
     if not parts:
         raise ConfigurationError(f"{path}: too little data for any orientation frame")
-    from hipsense.pipeline import concat_aligned
-
-    return concat_aligned(parts)
+    return AlignedBlock.concat(parts)
 
 
 def write_opensim_sto(aligned: AlignedBlock, out: str | Path, frame: str = "y-up") -> None:

@@ -209,6 +209,7 @@ function renderRepTables(box, trials) {
     const head = el("p", "rep-head");
     head.append(el("b", null, trial.title), ` · ${TRIAL_STATE_WORDS[trial.state] || words(trial.state)}`);
     if (isNum(trial.best_deg)) head.append(` · best ${deg(trial.best_deg)}`);
+    if (trial.refined) head.append(el("span", "muted small refined", " · values refined after the trial"));
     wrap.append(head);
     if ((trial.reps || []).length) {
       const table = el("table", "reps-table");
@@ -218,7 +219,8 @@ function renderRepTables(box, trials) {
       for (const rep of trial.reps) {
         const verdict = el("span", rep.counted ? "ok" : "bad", rep.counted ? "✓ counted" : `✗ ${rep.reason || "not counted"}`);
         const tr = row([String(rep.n), deg(rep.extension_deg), signedDeg(rep.pelvic_tilt_change_deg), verdict], rep.counted ? "counted" : "rejected");
-        tr.title = `apparent (thigh) ${deg(rep.apparent_extension_deg)} · ${secs(rep.start_s)} to ${secs(rep.end_s)}`;
+        tr.title = `apparent (thigh) ${deg(rep.apparent_extension_deg)} · ${secs(rep.start_s)} to ${secs(rep.end_s)}`
+          + (rep.refined ? ` · ${deg(rep.live_extension_deg)} live` : "");
         tbody.append(tr);
       }
       table.append(thead, tbody);
