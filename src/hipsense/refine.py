@@ -8,7 +8,7 @@ finished session gets, at the cost of waiting until the segment ends.
 Measured on 6 simulated assessments (``benchmarks/fixed_lag.py --segment trial``: 75 reps and
 holds, 52-200 Hz, the issue-2 error model), the peak hip extension of each rep and hold against
 truth: RMSE 0.20 -> 0.10 deg, worst 0.53 -> 0.21 deg; peak pelvic tilt RMSE 0.12 -> 0.05 deg,
-worst 0.44 -> 0.11 deg; 34 ms of compute per trial (median; 56 ms at most). The whole-session
+worst 0.44 -> 0.11 deg; 29 ms of compute per trial (median; 55 ms at most). The whole-session
 smoother reaches 0.09 / 0.20 and 0.06 / 0.11 deg: the lead-in of ``REFINE_LEAD_S`` gives
 almost all of it.
 
