@@ -211,7 +211,8 @@ class Assessment:
     protocol : the trials and the rep finder's limits.
     refine : ``(start_s, end_s) -> AngleBlock | None``, the angles of a stretch fused again
         by the smoother (``HipPipeline.refine``); when given, an accepted trial's rep values
-        are recomputed from it as the trial ends (the verdicts stay as judged live).
+        are recomputed from it as the trial ends; the verdicts stay as judged live, and a rep
+        whose refined verdict would differ keeps its live values.
 
     Examples
     --------
@@ -536,13 +537,15 @@ class Assessment:
             if j - i < 5:
                 continue
             block = AngleBlock(t[i:j], {k: v[i:j] for k, v in angles.columns.items()})
-            result, peak, _, _ = rep_verdict(
+            result, peak, counted, reason = rep_verdict(
                 block, trial.side, trial.spec.exercise, self.config, self.protocol.end_range_deg
             )
-            if result.extension_deg is None and rep.result.extension_deg is not None:
-                continue  # the refined angles lost the held position: keep the live values
+            if counted != rep.counted:
+                # The verdict was given while the person was there; numbers that would
+                # contradict it are not shown (the rep keeps its live values).
+                continue
             rep.live_extension_deg = rep.result.extension_deg
-            rep.result, rep.peak_deg, rep.refined = result, peak, True
+            rep.result, rep.peak_deg, rep.reason, rep.refined = result, peak, reason, True
 
     def sensor_problem(self, role: str, message: str) -> list[dict[str, Any]]:
         """A sensor dropped out: the trial under way is rejected when it needs that sensor."""

@@ -170,8 +170,9 @@ class Rep:
     """One rep of a trial: its window, its range result and whether it counts.
 
     ``live_extension_deg``: the held extension as judged live, kept when the trial's angles
-    were refined afterwards (:mod:`hipsense.refine`); ``result`` and ``peak_deg`` are then the
-    refined values, and ``counted`` / ``reason`` stay the live verdict.
+    were refined afterwards (:mod:`hipsense.refine`); ``result``, ``peak_deg`` and the numbers
+    in ``reason`` are then the refined ones, and ``counted`` is the live verdict (a rep whose
+    refined verdict would differ is not refined).
     """
 
     n: int

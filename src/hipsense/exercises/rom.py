@@ -8,6 +8,8 @@ reported: anterior tilt makes the thigh look more extended than the hip is.
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 
 from hipsense.errors import InputFormatError
@@ -171,6 +173,20 @@ def classify_gap(
     return result
 
 
+def shown_1dp(value: float) -> str:
+    """``value`` with one decimal exactly as the dashboard shows it.
+
+    The API sends angles rounded to 2 decimals and the page prints them with JavaScript's
+    ``toFixed(1)``, which rounds the exact binary value's magnitude, a tie away from zero;
+    Python's ``f"{x:.1f}"`` of the unrounded value can differ by 0.1 (9.0499 -> "9.0"
+    against the card's "9.1"). Sentences format numbers with this, so they say what the cards
+    show.
+    """
+    exact = Decimal(round(float(value), 2))  # the exact binary value, as toFixed sees it
+    text = str(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    return "0.0" if text == "-0.0" else text
+
+
 def interpret_gap(gap: GapResult, config: AnalysisConfig) -> str:
     """The gap in plain sentences, with where its thresholds come from."""
     lo, gmax = config.passive_normal_min_deg, config.gap_threshold_deg
@@ -188,21 +204,21 @@ def interpret_gap(gap: GapResult, config: AnalysisConfig) -> str:
             f"{gap.side} hip. Run the {' and '.join(missing)} trial with the pelvis steady."
         )
     assert gap.active_deg is not None and gap.passive_deg is not None and gap.gap_deg is not None
-    a, p, g = gap.active_deg, gap.passive_deg, gap.gap_deg
+    a, p, g = (shown_1dp(v) for v in (gap.active_deg, gap.passive_deg, gap.gap_deg))
     if gap.classification == "passive_restricted":
         return (
-            f"Passive extension {p:.1f} deg is below {lo:g} deg: the tissue or the joint limits "
-            f"the range (active {a:.1f} deg). Mobility work (stretching, half-kneeling with a "
+            f"Passive extension {p} deg is below {lo:g} deg: the tissue or the joint limits "
+            f"the range (active {a} deg). Mobility work (stretching, half-kneeling with a "
             f"posterior tilt) is the first step {cite}."
         )
     if gap.classification == "motor_control_deficit":
         return (
-            f"Passive extension {p:.1f} deg is normal but active reaches only {a:.1f} deg, a "
-            f"gap of {g:.1f} deg: the range exists but is not controlled. Train end-range "
+            f"Passive extension {p} deg is normal but active reaches only {a} deg, a "
+            f"gap of {g} deg: the range exists but is not controlled. Train end-range "
             f"strength (PAILs/RAILs, hip CARs); more stretching will not close it {cite}."
         )
     return (
-        f"Active {a:.1f} deg and passive {p:.1f} deg, gap {g:.1f} deg: within norms; the "
+        f"Active {a} deg and passive {p} deg, gap {g} deg: within norms; the "
         f"person controls the range they have {cite}."
     )
 
