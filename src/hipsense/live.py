@@ -657,6 +657,7 @@ class LiveSession:
         self.method = method
         self.placements = placements
         self.refine_history_s = refine_history_s
+        self._refined: deque[AngleBlock] = deque(maxlen=8)
         self.pipeline = self._new_pipeline(calibration)
         self.output_rate_hz = self.pipeline.output_rate_hz
         self.decimation = max(1, int(self.output_rate_hz // client_rate_hz))
@@ -709,8 +710,21 @@ class LiveSession:
         return pipe
 
     def refine(self, start_s: float, end_s: float) -> AngleBlock | None:
-        """The angles of ``start_s`` .. ``end_s`` fused again (:meth:`HipPipeline.refine`)."""
-        return self.pipeline.refine(start_s, end_s)
+        """The angles of ``start_s`` .. ``end_s`` fused again (:meth:`HipPipeline.refine`);
+        kept for :meth:`refined_frames`."""
+        angles = self.pipeline.refine(start_s, end_s)
+        if angles is not None and len(angles) > 1:
+            self._refined.append(angles)
+        return angles
+
+    def refined_frames(self, start_s: float, end_s: float) -> AngleBlock | None:
+        """Refined angles computed earlier that cover ``start_s`` .. ``end_s`` (to one frame),
+        so every analysis of a refined trial reads the same frames; None if there are none."""
+        for angles in reversed(self._refined):
+            frame_s = float(angles.time_s[1] - angles.time_s[0])
+            if angles.time_s[0] <= start_s + frame_s and angles.time_s[-1] >= end_s - frame_s:
+                return angles
+        return None
 
     # --- lifecycle -----------------------------------------------------------------------
 

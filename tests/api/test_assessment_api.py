@@ -108,6 +108,7 @@ def test_a_whole_assessment_through_the_api_matches_the_truth(tmp_path: Path) ->
         clinician.stop()
         state = http.get("/api/assessment").json()
         holds = http.get("/api/holds").json()
+        rom = http.get("/api/results").json()["rom"]
         http.post("/api/sessions/stop").raise_for_status()
     assert clinician.errors == []
     assert state["state"] == "finished"
@@ -129,6 +130,12 @@ def test_a_whole_assessment_through_the_api_matches_the_truth(tmp_path: Path) ->
     # value too.
     accepted = [t for t in state["trials"] if t["state"] == "accepted"]
     assert accepted and all(t["refined"] for t in accepted)
+    # The page's results list (the analysis of the trials' rep markers) reads the same refined
+    # frames: its last gap per side says what the assessment's cards say.
+    for side in ("left", "right"):
+        gap = [r for r in rom if r["kind"] == "gap" and r["side"] == side][-1]
+        for key in ("active_deg", "passive_deg", "gap_deg"):
+            assert gap[key] == pytest.approx(state["sides"][side][key], abs=0.006), (side, key)
     # The recording gives the same numbers offline. The replay recomputes the live angles from
     # the recorded samples, which begin when the recording was started (a few blocks after the
     # stream did): the orientation filters start from another state, which moves the angles

@@ -92,6 +92,7 @@ def create_app(
                     markers=lambda: list(live.markers),
                     detect=detect_segments,
                     keep_before_s=LATE_MARK_S,
+                    refined=live.refined_frames,
                 )
                 live.analyzers.append(analyzer)
             return live

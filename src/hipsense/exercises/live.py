@@ -148,6 +148,9 @@ class ExerciseAnalyzer:
     detect_max_s : the cap (s) on a detected movement under way (frames retained for it).
     keep_before_s : frames kept without an open segment (s): how late a closed mark may be
         placed and still get its results live (a mark reaching further back gets none).
+    refined : ``(start_s, end_s) -> AngleBlock | None`` (``LiveSession.refined_frames``): the
+        refined angles of a finished assessment trial covering a marked range segment, which
+        is then analysed on them, so its result equals the assessment's refined rep.
 
     Examples
     --------
@@ -163,8 +166,10 @@ class ExerciseAnalyzer:
         detect: bool = False,
         detect_max_s: float = DETECT_MAX_S,
         keep_before_s: float = KEEP_BEFORE_S,
+        refined: Callable[[float, float], AngleBlock | None] | None = None,
     ) -> None:
         self.config = config or AnalysisConfig()
+        self.refined = refined
         self.keep_before_s = keep_before_s
         self.markers = markers
         self.detector = SegmentDetector(self.config, detect_max_s) if detect else None
@@ -332,7 +337,10 @@ class ExerciseAnalyzer:
         events: list[dict[str, Any]] = []
         for seg in sorted(done, key=lambda s: s.end_s or 0.0):
             self._open.remove(seg)
-            events.extend(self._close(seg, self._frames.view()))
+            buffer = None
+            if self.refined is not None and not seg.trackers and seg.end_s is not None:
+                buffer = self.refined(seg.start_s, seg.end_s)
+            events.extend(self._close(seg, self._frames.view() if buffer is None else buffer))
         return events
 
     def _close(self, seg: _Open, buffer: AngleBlock) -> list[dict[str, Any]]:
