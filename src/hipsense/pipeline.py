@@ -109,9 +109,7 @@ class HipPipeline:
         # samples fused from now on.
         for role, filt in self.filters.items():
             seg = calibration.segments[role]
-            lever, gyro = seg.lever_arm_m, seg.gyro_correction
-            filt.lever_arm_m = None if lever is None else np.asarray(lever, dtype=np.float64)
-            filt.gyro_correction = None if gyro is None else np.asarray(gyro, dtype=np.float64)
+            filt.use_corrections(seg.lever_arm_m, seg.gyro_correction)
 
     def align(self, blocks: SampleBlock | Iterable[SampleBlock]) -> AlignedBlock:
         """Fuse and resample new samples; returns the newly completed aligned frames."""
@@ -157,6 +155,7 @@ class HipPipeline:
             end_s,
             lead_s,
             self.filter_params,
+            self.resampler.max_gap_s,
         )
 
     def smooth(self, samples: dict[str, SampleBlock]) -> AngleBlock:

@@ -8,7 +8,7 @@ finished session gets, at the cost of waiting until the segment ends.
 Measured on 6 simulated assessments (``benchmarks/fixed_lag.py --segment trial``: 75 reps and
 holds, 52-200 Hz, the issue-2 error model), the peak hip extension of each rep and hold against
 truth: RMSE 0.20 -> 0.10 deg, worst 0.53 -> 0.21 deg; peak pelvic tilt RMSE 0.12 -> 0.05 deg,
-worst 0.44 -> 0.11 deg; 29 ms of compute per trial (median; 55 ms at most). The whole-session
+worst 0.44 -> 0.11 deg; 21 ms of compute per trial (median; 42 ms at most). The whole-session
 smoother reaches 0.09 / 0.20 and 0.06 / 0.11 deg: the lead-in of ``REFINE_LEAD_S`` gives
 almost all of it.
 
@@ -23,8 +23,9 @@ How (:func:`refine_segment`):
   of the lead-in (:class:`SessionHistory` keeps one copy a second), so its heading
   re-alignments at standing rests carry over.
 
-Only samples up to the segment's end are used: refining at the end of a trial gives the same
-numbers whether it runs live, in a replay, or on a whole session processed afterwards.
+Only samples up to the segment's end are used (and the one that completed its last frame, which
+the live session had too): refining at the end of a trial gives the same numbers whether it
+runs live, in a replay, or on a whole session processed afterwards.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ from typing import Any
 import numpy as np
 
 from hipsense.body.calibration import Calibration
-from hipsense.body.frames import nlerp, qconj, qmul, rot_z
+from hipsense.body.frames import qconj, qmul, rot_z
 from hipsense.body.kinematics import HipKinematics
 from hipsense.fusion import make_filter
+from hipsense.kernels import resample_role
 from hipsense.types import AlignedBlock, AngleBlock, FloatArray, SampleBlock
 
 # Lead-in fused before a segment: worst extension error 0.34 deg with 2 s, 0.26 with 10 s,
@@ -105,19 +107,16 @@ class SessionHistory:
                 blocks.popleft()
 
 
-def onto_frames(time_s: FloatArray, quat: FloatArray, frame_time_s: FloatArray) -> FloatArray:
-    """Sample-time quaternions interpolated onto frame times (held at the ends)."""
-    k = np.clip(np.searchsorted(time_s, frame_time_s, side="right"), 1, len(time_s) - 1)
-    t0, t1 = time_s[k - 1], time_s[k]
-    frac = np.clip((frame_time_s - t0) / np.where(t1 > t0, t1 - t0, 1.0), 0.0, 1.0)
-    return nlerp(quat[k - 1], quat[k], frac)
-
-
 def heading_offset_rad(q_live: FloatArray, q_new: FloatArray) -> float:
     """Mean rotation about earth z taking ``q_new`` onto ``q_live`` (circular mean)."""
     e = qmul(q_live, qconj(q_new))  # earth-frame difference; its twist about z is the heading
     twist = 2.0 * np.arctan2(e[:, 3], e[:, 0])
     return float(np.angle(np.mean(np.exp(1j * twist))))
+
+
+def _overlapping(blocks: Iterable[Any], start_s: float, end_s: float) -> list[Any]:
+    """The blocks (time-ordered, with ``time_s``) that hold a time in ``start_s`` .. ``end_s``."""
+    return [b for b in blocks if b.time_s[-1] >= start_s and b.time_s[0] <= end_s]
 
 
 def refine_segment(
@@ -128,43 +127,64 @@ def refine_segment(
     end_s: float,
     lead_s: float = REFINE_LEAD_S,
     filter_params: dict[str, Any] | None = None,
+    max_gap_s: float = 0.25,
 ) -> AngleBlock | None:
     """Angles of ``start_s`` .. ``end_s`` from the samples re-fused by the smoother.
 
-    None when the history holds no frames of the segment or the filter has no smoother.
+    The re-fused orientations are put onto the live frames' times by the live resampler's own
+    kernel (:func:`hipsense.kernels.resample_role`, ``max_gap_s`` as the pipeline's), from the
+    samples up to the one that completed the segment's last frame. None when the history
+    holds no frames of the segment or the filter has no smoother.
     """
     if not history.snapshots or not history.frames:
         return None
     times = [t for t, _ in history.snapshots]
     k = max(0, bisect_right(times, start_s - lead_s) - 1)
     t0, kinematics = history.snapshots[k]
-    live = AlignedBlock.concat(list(history.frames)).between(t0, end_s)
+    parts = _overlapping(history.frames, t0, end_s)
+    if not parts:
+        return None
+    live = AlignedBlock.concat(parts).between(t0, end_s)
     if len(live) == 0 or float(live.time_s[-1]) < start_s:
         return None
+    last_frame_s = float(live.time_s[-1])
     before = (live.time_s >= start_s - HEADING_MATCH_S) & (live.time_s <= start_s)
     if not before.any():
         before = live.time_s <= live.time_s[0] + HEADING_MATCH_S
+    n = len(live)
     quat: dict[str, FloatArray] = {}
     for role in live.quat:
-        blocks = history.samples.get(role)
+        blocks = _overlapping(history.samples.get(role, ()), t0 - 0.1, np.inf)
         if not blocks:
             return None
-        block = SampleBlock.concat(list(blocks))
+        block = SampleBlock.concat(blocks)
         i0 = int(np.searchsorted(block.time_s, t0 - 0.1, side="left"))
-        i1 = int(np.searchsorted(block.time_s, end_s, side="right"))
-        part = block.slice(i0, i1)
-        if len(part) < 4:
+        # Up to the first sample at or after the last frame: the one that completed it.
+        i1 = int(np.searchsorted(block.time_s, last_frame_s, side="left")) + 1
+        part = block.slice(i0, min(i1, len(block)))
+        if len(part) < 4 or part.time_s[-1] < last_frame_s:
             return None
         rate_hz = float(1.0 / np.median(np.diff(part.time_s)))
         filt = make_filter(method, rate_hz, **(filter_params or {}))
         if not filt.supports_smoothing:
             return None
         seg = calibration.segments[role]
-        filt.lever_arm_m = None if seg.lever_arm_m is None else np.asarray(seg.lever_arm_m)
-        if seg.gyro_correction is not None:
-            filt.gyro_correction = np.asarray(seg.gyro_correction, dtype=np.float64)
+        filt.use_corrections(seg.lever_arm_m, seg.gyro_correction)
         smoothed = filt.smooth(part)
-        q = onto_frames(part.time_s, smoothed.quat, live.time_s)
+        q = np.empty((n, 4))
+        resample_role(
+            smoothed.time_s,
+            smoothed.quat,
+            smoothed.gyr_rad_s,
+            smoothed.acc_m_s2,
+            smoothed.rest,
+            live.time_s,
+            max_gap_s,
+            q,
+            np.empty((n, 3)),
+            np.empty((n, 3)),
+            np.empty(n, dtype=bool),
+        )
         offset = heading_offset_rad(live.quat[role][before], q[before])
         quat[role] = np.ascontiguousarray(qmul(rot_z(np.asarray(offset)), q))
     frames = AlignedBlock(live.time_s, quat, live.gyr_rad_s, live.acc_m_s2, live.rest)

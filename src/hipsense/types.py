@@ -128,6 +128,17 @@ class OrientationBlock:
         return len(self.time_s)
 
 
+def index_runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """``(start, stop)`` index pairs of the runs of True in a boolean array.
+
+    >>> index_runs(np.array([False, True, True, False, True]))
+    [(1, 3), (4, 5)]
+    """
+    padded = np.concatenate(([False], np.asarray(mask, dtype=bool), [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 @dataclass
 class AlignedBlock:
     """All sensors resampled onto one session timeline.

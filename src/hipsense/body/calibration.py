@@ -39,7 +39,7 @@ from hipsense.body.frames import (
 from hipsense.body.gyro_axis import estimate_gyro_axis_correction
 from hipsense.body.lever_arm import LEVER_ARM_MAX_M, estimate_lever_arm
 from hipsense.errors import CalibrationError
-from hipsense.types import SIDES, AlignedBlock, FloatArray
+from hipsense.types import SIDES, AlignedBlock, FloatArray, index_runs
 
 GRAVITY_M_S2 = 9.81
 # Thresholds for a usable calibration; each failure message names the movement.
@@ -327,7 +327,7 @@ def calibrate(
         mask = functional if own is None else own
         y_raw, q_func = _functional_axis(role, data.gyr_rad_s[role][mask], bias, dt_s, z_axis)
         q_func["functional_axis_uncertainty_deg"] = _axis_uncertainty_deg(
-            data.gyr_rad_s[role], bias, y_raw, _runs(mask)
+            data.gyr_rad_s[role], bias, y_raw, index_runs(mask)
         )
         lift_axes[role] = y_raw
         quality = {**q_static, **q_func}
@@ -546,13 +546,6 @@ STEP_MIN_ALTERNATIONS = 3
 SEARCH_S = 600.0
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) index pairs of the True runs of a boolean array."""
-    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
 def _excursions(angle_deg: FloatArray) -> list[tuple[int, int]]:
     """Movements away from the start pose: enter above ENTER deg, leave below LEAVE deg."""
     events: list[tuple[int, int]] = []
@@ -656,7 +649,7 @@ def detect_calibration_windows(
         acc_dev = np.abs(np.linalg.norm(data.acc_m_s2[role], axis=1) - GRAVITY_M_S2)
         still &= (gyr_n < STILL_MAX_GYR_RAD_S) & (acc_dev < STILL_MAX_ACC_DEVIATION_M_S2)
     min_len = int(np.ceil(STILL_MIN_S / dt_s))
-    runs = [r for r in _runs(still) if r[1] - r[0] >= min_len]
+    runs = [r for r in index_runs(still) if r[1] - r[0] >= min_len]
     if not runs:
         raise CalibrationError(
             "no still period of 2 s found: start every session by standing still and upright "

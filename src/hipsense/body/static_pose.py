@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hipsense.errors import CalibrationError
-from hipsense.types import AlignedBlock, FloatArray
+from hipsense.types import AlignedBlock, FloatArray, index_runs
 
 GRAVITY_M_S2 = 9.81
 STILL_MAX_GYR_RAD_S = np.deg2rad(5.0)
@@ -73,13 +73,6 @@ def still_frames(data: AlignedBlock) -> np.ndarray:
     return still
 
 
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) index pairs of the True runs of a boolean array."""
-    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
 def find_static_pose(data: AlignedBlock, window_s: tuple[float, float] | None = None) -> StaticPose:
     """The first still stretch of at least ``STATIC_POSE_MIN_S`` (or the given window).
 
@@ -100,7 +93,7 @@ def find_static_pose(data: AlignedBlock, window_s: tuple[float, float] | None = 
             )
         start, stop = int(rows[0]), int(rows[-1]) + 1
     else:
-        found = runs(still_frames(data))
+        found = index_runs(still_frames(data))
         long_enough = [r for r in found if t[r[1] - 1] - t[r[0]] >= STATIC_POSE_MIN_S]
         if not long_enough:
             longest = max((t[b - 1] - t[a] for a, b in found), default=0.0)

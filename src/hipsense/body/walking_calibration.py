@@ -60,9 +60,9 @@ from scipy.signal import butter, sosfiltfilt
 
 from hipsense.body.calibration import Calibration, SegmentCalibration, segment_from_axes
 from hipsense.body.frames import nlerp, qconj, qrotate, quat_to_matrix
-from hipsense.body.static_pose import StaticPose, find_static_pose, runs, still_frames
+from hipsense.body.static_pose import StaticPose, find_static_pose, still_frames
 from hipsense.errors import CalibrationError
-from hipsense.types import AlignedBlock, FloatArray
+from hipsense.types import AlignedBlock, FloatArray, index_runs
 
 WALK_MIN_RATE_RAD_S = np.deg2rad(15.0)
 WALK_RATE_WINDOW_S = 1.0
@@ -419,7 +419,7 @@ def calibrate_walking(
     rows = np.flatnonzero(walking)
     notes: list[str] = [
         f"calibrated from the static pose {static.window_s[0]:.2f}-{static.window_s[1]:.2f} s "
-        f"and {walk_s:.1f} s of walking ({len(runs(walking))} stretches up to "
+        f"and {walk_s:.1f} s of walking ({len(index_runs(walking))} stretches up to "
         f"{t[rows[-1]]:.1f} s): thigh axes from the gait's flexion axis, the pelvis's from the "
         "two thighs"
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,14 @@ class OrientationFilter(ABC):
         self.lever_arm_m: FloatArray | None = None
         self.gyro_correction: FloatArray | None = None
         self._gyr_history: FloatArray | None = None
+
+    def use_corrections(self, lever_arm_m: Any = None, gyro_correction: Any = None) -> None:
+        """Set :attr:`lever_arm_m` and :attr:`gyro_correction` (a segment calibration's
+        ``lever_arm_m`` and ``gyro_correction``, lists or arrays; None switches one off)."""
+        self.lever_arm_m = None if lever_arm_m is None else np.asarray(lever_arm_m, np.float64)
+        self.gyro_correction = (
+            None if gyro_correction is None else np.asarray(gyro_correction, np.float64)
+        )
 
     @abstractmethod
     def _update(

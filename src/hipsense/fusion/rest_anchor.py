@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from hipsense.body.frames import qmul, qrotate, quat_from_rotvec
-from hipsense.types import FloatArray
+from hipsense.types import FloatArray, index_runs
 
 # Shortest rest used as an anchor: 1 s. Over a shorter stillness a steady acceleration can
 # pass for gravity (standing up from half-kneeling: the pelvis accelerates without rotating
@@ -40,12 +40,6 @@ ANCHOR_MAX_ACC_DEV_M_S2 = 0.1
 # window at each end: a 1.3 s stillness between two bridge reps read as 0.85 s with 1 s, too
 # short to anchor, and the thigh's inclination stayed 1 deg off there).
 ANCHOR_MEAN_S = 0.25
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _moving_mean(x: FloatArray, n: int) -> FloatArray:
@@ -99,7 +93,7 @@ def rest_corrections(
     """
     min_len = max(2, int(np.ceil(ANCHOR_MIN_REST_S * rate_hz)))
     anchors: list[tuple[int, int, FloatArray]] = []
-    for start, stop in _runs(np.asarray(rest, dtype=bool)):
+    for start, stop in index_runs(np.asarray(rest, dtype=bool)):
         if stop - start < min_len:
             continue
         up_earth = qrotate(quat[start:stop], acc_m_s2[start:stop])
