@@ -181,15 +181,14 @@ def _live_best(state: dict[str, Any], side: str, key: str) -> float:
 
 
 def test_a_replayed_assessment_shows_the_recorded_numbers(tmp_path: Path, client_for: Any) -> None:
-    from hipsense.api.serve import ReplayLiveSource
-    from hipsense.recording.replay import ReplaySource
+    from hipsense.sources.replay import ReplaySource
 
     path = Path(__file__).resolve().parents[2] / "recordings" / "assessment.hsr"
     replay = replay_recording(path)
     offline = analyze_session(replay.angles, list(replay.markers)).to_dict()
     app = create_app(
         ServiceSettings(data_dir=tmp_path),
-        lambda: ReplayLiveSource(ReplaySource(path, speed=40.0)),
+        lambda: ReplaySource(path, speed=40.0),
         auto_calibrate=True,
     )
     with client_for(app) as client:

@@ -18,13 +18,14 @@ from api_helpers import wait_for
 from fastapi.testclient import TestClient
 
 from hipsense.api.app import create_app
-from hipsense.api.serve import ReplayLiveSource, make_source
 from hipsense.api.service import ServiceSettings
 from hipsense.body.calibration import Calibration
+from hipsense.cli.serve import make_source
 from hipsense.errors import ConfigurationError
 from hipsense.recording.format import SessionMetadata
 from hipsense.recording.index import INDEX_FILE, SessionIndex
 from hipsense.recording.reader import read_all
+from hipsense.sources.replay import ReplaySource
 from hipsense.types import Marker, SampleBlock
 
 SAMPLES = Path(__file__).resolve().parents[2] / "recordings"
@@ -172,7 +173,7 @@ def test_index_rebuilt_from_files(make_client: Callable[..., TestClient], tmp_pa
 def test_replay_a_sample_recording_as_the_source(tmp_path: Path) -> None:
     args = argparse.Namespace(source=None, file=str(SAMPLE), replay=None, speed=10.0)
     source, auto_calibrate = make_source(args)
-    assert args.source == "replay" and isinstance(source, ReplayLiveSource)
+    assert args.source == "replay" and isinstance(source, ReplaySource)
     app = create_app(ServiceSettings(data_dir=tmp_path), lambda: source, auto_calibrate)
     with TestClient(app) as c:
         wait_for(c, "/api/health", lambda b: b["time_s"] > 1.0)

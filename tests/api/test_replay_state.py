@@ -15,8 +15,8 @@ from api_helpers import wait_for
 from fastapi.testclient import TestClient
 
 from hipsense.api.app import create_app
-from hipsense.api.serve import make_source
 from hipsense.api.service import ServiceSettings
+from hipsense.cli.serve import make_source
 
 SAMPLE = Path(__file__).resolve().parents[2] / "recordings" / "hip_cars.hsr"  # 40 s
 

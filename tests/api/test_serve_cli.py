@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pytest
 from fastapi import FastAPI
 
-from hipsense.api import serve
+from hipsense.api import server
 from hipsense.errors import ConfigurationError
 
 
@@ -58,15 +58,15 @@ def test_busy_port_is_one_line_and_exit_2(busy_port: int, tmp_path: Any) -> None
 
 def test_bind_service_sockets_reports_the_busy_port(busy_port: int) -> None:
     with pytest.raises(ConfigurationError, match=f"port {busy_port} is already in use"):
-        serve.bind_service_sockets("127.0.0.1", busy_port)
-    sockets = serve.bind_service_sockets("127.0.0.1", 0)  # the system picks a free one
+        server.bind_service_sockets("127.0.0.1", busy_port)
+    sockets = server.bind_service_sockets("127.0.0.1", 0)  # the system picks a free one
     try:
         assert len(sockets) == 1 and sockets[0].getsockname()[1] > 0
     finally:
         for sock in sockets:
             sock.close()
     with pytest.raises(ConfigurationError, match="not an address of this machine"):
-        serve.bind_service_sockets("192.0.2.254", 0)  # TEST-NET-1: never a local address
+        server.bind_service_sockets("192.0.2.254", 0)  # TEST-NET-1: never a local address
 
 
 def _app_failing_at_startup() -> FastAPI:
@@ -83,7 +83,7 @@ def test_uvicorn_bind_failure_is_one_line(
 ) -> None:
     """If uvicorn binds the port itself and fails (a race after the check), still one line."""
     with pytest.raises(ConfigurationError) as caught:
-        serve.run_server(FastAPI(), "127.0.0.1", busy_port, sockets=None)
+        server.run_server(FastAPI(), "127.0.0.1", busy_port, sockets=None)
     message = str(caught.value)
     assert message.startswith(f"port {busy_port} is already in use on 127.0.0.1")
     assert "\n" not in message
@@ -92,10 +92,10 @@ def test_uvicorn_bind_failure_is_one_line(
 
 
 def test_uvicorn_startup_failure_is_one_line(capfd: pytest.CaptureFixture[str]) -> None:
-    sockets = serve.bind_service_sockets("127.0.0.1", 0)
+    sockets = server.bind_service_sockets("127.0.0.1", 0)
     port = sockets[0].getsockname()[1]
     with pytest.raises(ConfigurationError) as caught:
-        serve.run_server(_app_failing_at_startup(), "127.0.0.1", port, sockets=sockets)
+        server.run_server(_app_failing_at_startup(), "127.0.0.1", port, sockets=sockets)
     message = str(caught.value)
     assert message.startswith("the service did not start: PermissionError")
     assert "sessions.sqlite3" in message and "\n" not in message
@@ -124,8 +124,8 @@ class _RecordingSocket(socket.socket):
 
 def test_local_addresses_are_found_without_traffic(monkeypatch: pytest.MonkeyPatch) -> None:
     _RecordingSocket.calls = []
-    monkeypatch.setattr(serve.socket, "socket", _RecordingSocket)
-    addresses = serve.local_ipv4_addresses()
+    monkeypatch.setattr(server.socket, "socket", _RecordingSocket)
+    addresses = server.local_ipv4_addresses()
     for text in addresses:
         address = ipaddress.IPv4Address(text)
         assert not address.is_loopback and not address.is_unspecified
@@ -136,27 +136,27 @@ def test_local_addresses_are_found_without_traffic(monkeypatch: pytest.MonkeyPat
 
 
 def test_wildcard_hosts_list_reachable_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(serve, "local_ipv4_addresses", lambda: ["192.168.1.20", "10.0.0.5"])
+    monkeypatch.setattr(server, "local_ipv4_addresses", lambda: ["192.168.1.20", "10.0.0.5"])
     for wildcard in ("0.0.0.0", "::"):
-        assert serve.reachable_addresses(wildcard) == ["127.0.0.1", "192.168.1.20", "10.0.0.5"]
-        assert serve.dashboard_urls(wildcard, 8000, "s3cret") == [
+        assert server.reachable_addresses(wildcard) == ["127.0.0.1", "192.168.1.20", "10.0.0.5"]
+        assert server.dashboard_urls(wildcard, 8000, "s3cret") == [
             "http://127.0.0.1:8000/?token=s3cret",
             "http://192.168.1.20:8000/?token=s3cret",
             "http://10.0.0.5:8000/?token=s3cret",
         ]
-    assert serve.reachable_addresses("192.168.1.20") == ["192.168.1.20"]
-    assert serve.dashboard_urls("127.0.0.1", 8001, None) == ["http://127.0.0.1:8001/"]
-    assert serve.dashboard_urls("::1", 8000, None) == ["http://[::1]:8000/"]
+    assert server.reachable_addresses("192.168.1.20") == ["192.168.1.20"]
+    assert server.dashboard_urls("127.0.0.1", 8001, None) == ["http://127.0.0.1:8001/"]
+    assert server.dashboard_urls("::1", 8000, None) == ["http://[::1]:8000/"]
 
 
 def test_local_addresses_skip_loopback_and_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(serve, "_route_ipv4_address", lambda: "192.168.1.20")
+    monkeypatch.setattr(server, "_route_ipv4_address", lambda: "192.168.1.20")
     monkeypatch.setattr(
-        serve,
+        server,
         "_interface_ipv4_addresses",
         lambda: ["127.0.0.1", "192.168.1.20", "172.17.0.1", "0.0.0.0", "not-an-ip"],
     )
-    assert serve.local_ipv4_addresses() == ["192.168.1.20", "172.17.0.1"]
-    monkeypatch.setattr(serve, "_route_ipv4_address", lambda: None)  # no network at all
-    monkeypatch.setattr(serve, "_interface_ipv4_addresses", lambda: ["127.0.0.1"])
-    assert serve.reachable_addresses("0.0.0.0") == ["127.0.0.1"]
+    assert server.local_ipv4_addresses() == ["192.168.1.20", "172.17.0.1"]
+    monkeypatch.setattr(server, "_route_ipv4_address", lambda: None)  # no network at all
+    monkeypatch.setattr(server, "_interface_ipv4_addresses", lambda: ["127.0.0.1"])
+    assert server.reachable_addresses("0.0.0.0") == ["127.0.0.1"]

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from hipsense.api.app import create_app
-from hipsense.api.serve import make_source
 from hipsense.api.service import ServiceSettings
+from hipsense.cli.serve import make_source
 from hipsim.ble.source import VirtualBleSource
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from hipsense.api.app import create_app
 from hipsense.api.background import BackgroundServer
-from hipsense.api.serve import make_source
 from hipsense.api.service import ServiceSettings
+from hipsense.cli.serve import make_source
 from hipsense.sources.simulated import SimulatedSource, simulate_demo
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

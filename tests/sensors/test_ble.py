@@ -286,7 +286,7 @@ def test_cli_scan_error_is_one_line(capsys, monkeypatch, tmp_path):
     async def no_adapter(*_a, **_k):
         raise map_bleak_error(BleakBluetoothNotAvailableError("none", R.NO_BLUETOOTH))
 
-    monkeypatch.setattr("hipsense.sensors.ble_cli.scan", no_adapter)
+    monkeypatch.setattr("hipsense.sensors.ble.scan", no_adapter)
     assert main(["scan", "--timeout", "0.1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("hipsense: error: no usable Bluetooth adapter")

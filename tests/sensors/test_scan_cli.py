@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
 
+from hipsense.cli import ble as ble_cli
 from hipsense.cli import main
-from hipsense.sensors import ble_cli
+from hipsense.sensors import ble
 from hipsense.sensors.ble import map_bleak_error
 
 NO_BLUEZ = FileNotFoundError(2, "No such file or directory")  # no D-Bus system socket
@@ -35,7 +36,7 @@ def test_scan_without_adapter_points_to_simulated_sensors(
     async def no_adapter(*args: Any, **kwargs: Any) -> list[Any]:
         raise map_bleak_error(cause)
 
-    monkeypatch.setattr(ble_cli, "scan", no_adapter)
+    monkeypatch.setattr(ble, "scan", no_adapter)  # read when the command runs
     assert main(["scan", "--timeout", "0.1"]) == 2
     out, err = capsys.readouterr()
     assert out == ""

@@ -10,19 +10,13 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hipsense.errors import ConfigurationError
-from hipsense.sensors.ble import (
-    AdapterUnavailableError,
-    BleBackend,
-    BleSession,
-    Item,
-    ReconnectPolicy,
-    scan,
-)
-from hipsense.sensors.ble_roles import RoleStore
-from hipsense.types import Marker, RawNotification, SampleBlock, SensorEvent
+
+if TYPE_CHECKING:
+    from hipsense.sensors.ble import AdapterUnavailableError, BleBackend, BleSession, Item
+    from hipsense.sensors.ble_roles import RoleStore
 
 ROLE_OPTIONS = (
     ("pelvis", "--pelvis"),
@@ -44,6 +38,9 @@ def no_adapter_error(exc: AdapterUnavailableError) -> ConfigurationError:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    from hipsense.sensors.ble import AdapterUnavailableError, scan
+    from hipsense.sensors.ble_roles import RoleStore
+
     try:
         found = asyncio.run(scan(args.timeout, with_battery=args.battery, include_unknown=args.all))
     except AdapterUnavailableError as exc:
@@ -103,6 +100,8 @@ async def _record(
 
 
 def _write(writer: Any, items: list[Item], counts: dict[str, int]) -> None:
+    from hipsense.types import RawNotification, SampleBlock, SensorEvent
+
     for item in items:
         if isinstance(item, RawNotification):
             writer.add_raw(item)
@@ -114,6 +113,8 @@ def _write(writer: Any, items: list[Item], counts: dict[str, int]) -> None:
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
+    from hipsense.sensors.ble import AdapterUnavailableError
+
     try:
         from hipsense.recording.format import SensorInfo, SessionMetadata
         from hipsense.recording.writer import RecordingWriter
@@ -131,6 +132,10 @@ def _cmd_record(args: argparse.Namespace) -> int:
 async def _record_main(
     args: argparse.Namespace, out: Path, writer_cls: Any, meta_cls: Any, info_cls: Any
 ) -> int:
+    from hipsense.sensors.ble import BleSession, ReconnectPolicy
+    from hipsense.sensors.ble_roles import RoleStore
+    from hipsense.types import Marker
+
     store = RoleStore()
     radio: Any = None
     markers: list[Marker] = []
@@ -167,17 +172,17 @@ async def _record_main(
     )
     try:
         await session.start()
-        status = {s["role"]: s for s in session.status()}
+        status = {s.role: s for s in session.status()}
         meta = meta_cls(
             subject=args.subject,
             source="simulator" if args.simulate else "ble",
             sensors=[
                 info_cls(
                     role=r,
-                    protocol=status[r]["protocol"],
-                    address=status[r]["address"],
-                    rate_hz=status[r]["nominal_rate_hz"],
-                    battery_pct=status[r]["battery_pct"],
+                    protocol=status[r].protocol,
+                    address=status[r].address,
+                    rate_hz=status[r].nominal_rate_hz,
+                    battery_pct=status[r].battery_pct,
                 )
                 for r in session.roles
             ],
@@ -186,7 +191,7 @@ async def _record_main(
         )
         if not args.simulate:
             for r, s in status.items():
-                store.assign(s["address"], r, protocol=s["protocol"], name=s["name"])
+                store.assign(s.address, r, protocol=s.protocol, name=s.name)
             store.save()
         with writer_cls(out, meta, overwrite=args.overwrite) as writer:
             for m in markers:
@@ -205,8 +210,8 @@ async def _record_main(
                 counts = {}
         for s in session.status():
             print(
-                f"{s['role']}: {counts.get(s['role'], s['samples'])} samples, {s['gaps']} gaps, "
-                f"{s['malformed']} malformed, {s['notifications']} notifications",
+                f"{s.role}: {counts.get(s.role, s.samples)} samples, {s.gaps} gaps, "
+                f"{s.malformed} malformed, {s.notifications} notifications",
                 file=sys.stderr,
             )
         print(f"wrote {out}", file=sys.stderr)

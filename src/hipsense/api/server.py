@@ -1,31 +1,26 @@
-"""``hipsense serve``: the local service with the live dashboard."""
+"""Running the local service (``hipsense serve``): binding its sockets before anything starts,
+uvicorn with one-line startup errors, the dashboard's URLs and this machine's addresses.
+
+The command's arguments and the choice of live source are in :mod:`hipsense.cli.serve`.
+"""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import ipaddress
 import logging
 import os
-import secrets
 import socket
 import struct
 import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hipsense.api.service import ServiceSettings
 from hipsense.errors import ConfigurationError
-from hipsense.recording.index import data_dir as resolve_data_dir
-from hipsense.sources import LiveSource, SourceItem
-from hipsense.types import ROLES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-SOURCES = ("sim", "ble", "replay")
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 """Hosts that mean "every address of this machine"."""
 ROUTE_PROBE_ADDRESS = "192.0.2.1"
@@ -33,106 +28,7 @@ ROUTE_PROBE_ADDRESS = "192.0.2.1"
 the kernel which local address would be used; no packet is sent."""
 
 
-def make_source(args: argparse.Namespace) -> tuple[LiveSource, bool]:
-    """The live source chosen on the command line, and whether to auto-calibrate."""
-    replay_file = getattr(args, "file", None) or args.replay
-    if args.source is None:
-        args.source = "replay" if replay_file else "sim"
-    if replay_file and args.source != "replay":
-        raise ConfigurationError(
-            f"{replay_file}: a recording is only played with --source replay (or no --source)"
-        )
-    if args.source == "sim":
-        from hipsense.sources.simulated import (
-            ASSESSMENT_DEMO,
-            simulate_assessment_demo,
-            simulate_demo,
-        )
-        from hipsim.ble.source import VirtualBleSource
-
-        print(
-            f"simulating the demo session ({args.exercise}) on virtual BLE sensors...",
-            file=sys.stderr,
-        )
-        if args.exercise == ASSESSMENT_DEMO:
-            demo, args.demo_timeline = simulate_assessment_demo(args.seed)
-        else:
-            demo = simulate_demo(args.exercise, args.seed)
-        return VirtualBleSource(demo, speed=args.speed), True
-    if args.source == "replay":
-        if not replay_file:
-            raise ConfigurationError(
-                "--source replay needs a recording: hipsense serve --source replay FILE.hsr"
-            )
-        if not Path(replay_file).is_file():
-            raise ConfigurationError(f"{replay_file}: no such recording file")
-        from hipsense.recording.replay import ReplaySource
-
-        return ReplayLiveSource(ReplaySource(replay_file, speed=args.speed)), True
-    try:
-        from hipsense.sensors.ble_source import BleSource
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"the BLE source cannot start ({exc}); install hipsense with its BLE extra "
-            "(bleak), or use --source sim to try the dashboard with simulated sensors"
-        ) from None
-    ble: Any = BleSource()  # yields RawNotification and SampleBlock lists: a LiveSource
-    return ble, False
-
-
-class ReplayLiveSource:
-    """A recording's ReplaySource with the attributes a live source has (roles, rate_hz).
-
-    The replay calibrates from the recording's own calibration routine.
-    """
-
-    name = "replay"
-
-    def __init__(self, replay: Any) -> None:
-        self.replay = replay
-        rates: dict[str, float] = dict(replay.info.rates_hz)
-        self.roles: list[str] = [r for r in ROLES if r in rates]
-        self.rate_hz: dict[str, float] = {r: float(rates[r]) for r in self.roles}
-
-    def devices(self) -> list[dict[str, Any]]:
-        """The recorded sensors (role, protocol, address) from the recording's metadata."""
-        return [
-            {"role": s.role, "protocol": s.protocol, "address": s.address}
-            for s in self.replay.info.metadata.sensors
-            if s.role in self.roles
-        ]
-
-    def stream(self) -> AsyncIterator[list[SourceItem]]:
-        """The replay's items, paced."""
-        stream: AsyncIterator[list[SourceItem]] = self.replay.stream()
-        return stream
-
-    def pause(self) -> None:
-        """Pause the replay."""
-        self.replay.pause()
-
-    def resume(self) -> None:
-        """Resume the replay."""
-        self.replay.resume()
-
-    def seek(self, time_s: float) -> None:
-        """Jump to session time ``time_s``."""
-        self.replay.seek(time_s)
-
-    @property
-    def paused(self) -> bool:
-        """True while the replay is paused (the live session reports ``source_state``)."""
-        return bool(self.replay.paused)
-
-    def restarted(self) -> ReplayLiveSource:
-        """A new replay of the same recording at the same speed, from time 0 (reads the file's
-        overview: call it from a worker thread)."""
-        from hipsense.recording.replay import ReplaySource
-
-        return ReplayLiveSource(ReplaySource(self.replay.path, speed=self.replay.speed))
-
-
-def _shown(host: str) -> str:
+def url_host(host: str) -> str:
     """``host`` as written in a URL (IPv6 literals in brackets)."""
     return f"[{host}]" if ":" in host else host
 
@@ -200,7 +96,7 @@ def port_in_use_message(host: str, port: int) -> str:
     free = _free_port_near(host, port)
     suggestion = f" {free}" if free is not None else " PORT"
     return (
-        f"port {port} is already in use on {_shown(host) or 'every address'}; stop the other "
+        f"port {port} is already in use on {url_host(host) or 'every address'}; stop the other "
         f"program (another 'hipsense serve'?) or choose another with --port{suggestion}"
     )
 
@@ -233,7 +129,7 @@ def bind_error_message(exc: OSError, host: str, port: int) -> str:
         return port_in_use_message(host, port)
     if exc.errno == errno.EACCES:
         return (
-            f"port {port} on {_shown(host)} is reserved for the administrator; choose one "
+            f"port {port} on {url_host(host)} is reserved for the administrator; choose one "
             "above 1023 with --port (default 8000)"
         )
     if exc.errno == errno.EADDRNOTAVAIL:
@@ -241,7 +137,7 @@ def bind_error_message(exc: OSError, host: str, port: int) -> str:
             f"--host {host} is not an address of this machine; use 127.0.0.1 (this machine "
             "only) or 0.0.0.0 (every network, with --token)"
         )
-    return f"cannot listen on {_shown(host)}:{port}: {exc.strerror or exc}"
+    return f"cannot listen on {url_host(host)}:{port}: {exc.strerror or exc}"
 
 
 def _interface_ipv4_addresses() -> list[str]:
@@ -315,7 +211,7 @@ def reachable_addresses(host: str) -> list[str]:
 def dashboard_urls(host: str, port: int, token: str | None) -> list[str]:
     """The dashboard's URLs for a service bound to ``host``:``port`` (loopback first)."""
     query = f"?token={token}" if token else ""
-    return [f"http://{_shown(a)}:{port}/{query}" for a in reachable_addresses(host)]
+    return [f"http://{url_host(a)}:{port}/{query}" for a in reachable_addresses(host)]
 
 
 class _StartupErrors(logging.Filter):
@@ -390,121 +286,3 @@ def run_server(
             sock.close()
     if not server.started:
         raise ConfigurationError(startup.message(host, port))
-
-
-def _placement_arg(text: str) -> tuple[str, str]:
-    from hipsense.cli import placement_arg
-
-    return placement_arg(text)
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    from hipsense.api.app import check_exposure, create_app
-
-    settings = ServiceSettings(
-        host=args.host,
-        port=args.port,
-        token=args.token,
-        data_dir=resolve_data_dir(args.data_dir),
-        exercise=args.exercise,
-        placements=dict(args.placement) if args.placement else None,
-    )
-    check_exposure(settings)
-    # The port is taken now: a busy port is one line before the demo is simulated.
-    sockets = bind_service_sockets(args.host, args.port)
-    try:
-        port = int(sockets[0].getsockname()[1])  # --port 0: the one the system chose
-        settings.port = port
-        source, auto_calibrate = make_source(args)
-        app = create_app(settings, lambda: source, auto_calibrate=auto_calibrate)
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    first, *others = dashboard_urls(args.host, port, args.token)
-    print(f"hipsense dashboard: {first}  (source {args.source}; Ctrl+C stops)", file=sys.stderr)
-    for url in others:
-        print(f"  also reachable at {url}", file=sys.stderr)
-    clinician = _demo_clinician(args, source, port)
-    try:
-        run_server(app, args.host, port, sockets, args.log_level)
-    finally:
-        if clinician is not None:
-            clinician.stop()
-    return 0
-
-
-def _demo_clinician(args: argparse.Namespace, source: Any, port: int) -> Any:
-    """The assessment demo's scripted clinician, pressing the buttons through the API over
-    HTTP as a person would (started now; it waits until the server answers)."""
-    timeline = getattr(args, "demo_timeline", None)
-    if timeline is None:
-        return None
-    from hipsim.clinician import HttpClinician
-
-    host = "127.0.0.1" if args.host in WILDCARD_HOSTS else _shown(args.host)
-    clinician = HttpClinician(
-        f"http://{host}:{port}", timeline, args.token, period_s=getattr(source, "period_s", None)
-    )
-    clinician.start()
-    print(
-        "a scripted clinician runs the hip extension assessment and a PAILs/RAILs series "
-        f"through the API, as you would from the page ({timeline.duration_s / 60:.0f} min, "
-        "repeating)",
-        file=sys.stderr,
-    )
-    return clinician
-
-
-def register(sub: Any) -> None:
-    """Add the ``serve`` sub-command to the CLI's sub-parsers."""
-    p = sub.add_parser(
-        "serve",
-        help="local service: live dashboard, API and WebSocket",
-        description="Serve the live dashboard and API. With --source sim (default) simulated "
-        "sensors play a calibration routine and exercises in real time, looping.",
-    )
-    p.add_argument(
-        "file", nargs="?", metavar="FILE", help="recording (.hsr) to replay (--source replay)"
-    )
-    p.add_argument(
-        "--source",
-        choices=SOURCES,
-        default=None,
-        help="where samples come from (default: replay when FILE is given, else sim)",
-    )
-    p.add_argument("--replay", metavar="FILE", help=argparse.SUPPRESS)  # older spelling of FILE
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
-    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    p.add_argument(
-        "--token",
-        help="secret required on every request (mandatory when --host is not loopback); "
-        f"e.g. {secrets.token_urlsafe(12)}",
-    )
-    p.add_argument(
-        "--data-dir",
-        default=None,
-        help="sessions and recordings folder (default $HIPSENSE_DATA_DIR or "
-        "~/.local/share/hipsense)",
-    )
-    p.add_argument(
-        "--exercise",
-        default="assessment",
-        help="what the simulated person does after the calibration routine (--source sim): "
-        "'assessment' (default: the hip extension assessment on both sides and a PAILs/RAILs "
-        "series, driven by a scripted clinician through the API) or one exercise: "
-        "active_extension, half_kneeling_stretch, thomas_test, hip_lift, hip_cars, "
-        "reverse_walking, sit_to_stand",
-    )
-    p.add_argument(
-        "--placement",
-        type=_placement_arg,
-        action="append",
-        metavar="ROLE=SITE",
-        help="declared sensor placement (as for process), used when the live calibration finds "
-        "no routine; repeat per sensor",
-    )
-    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)
-    p.add_argument("--log-level", default="warning", help=argparse.SUPPRESS)
-    p.set_defaults(func=_cmd_serve)

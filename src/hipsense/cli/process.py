@@ -1,50 +1,18 @@
-"""Command line: ``hipsense process | ...``.
-
-Errors the user can act on are printed as one line (``hipsense: error: ...``) with exit code
-2; never a traceback.
-"""
+"""``hipsense process``: a samples CSV (or Xsens text exports) -> angles CSV."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from typing import Any
 
-from hipsense import __version__
-from hipsense.errors import HipsenseError
-from hipsense.fusion import FILTERS
-
-
-def _window(text: str) -> tuple[float, float]:
-    try:
-        start, end = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not START:END in seconds (e.g. 0.5:3.0)"
-        ) from None
-    if not end > start:
-        raise argparse.ArgumentTypeError(f"{text!r}: END must be after START")
-    return start, end
-
-
-def placement_arg(text: str) -> tuple[str, str]:
-    """``ROLE=SITE`` of ``--placement`` (``process``, ``serve``), checked."""
-    from hipsense.body.mounting import parse_placement
-    from hipsense.errors import ConfigurationError
-
-    role, sep, site = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"{text!r} is not ROLE=SITE (e.g. pelvis=sacrum)")
-    try:
-        parse_placement(role.strip(), site)
-    except ConfigurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return role.strip(), site.strip()
+from hipsense.cli.args import FILTER_NAMES, placement_arg, window_arg
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
     from hipsense.errors import InputFormatError
+    from hipsense.fusion import FILTERS
     from hipsense.pipeline import process_session
     from hipsense.recording.generic_csv import read_samples_csv, write_angles_csv
     from hipsense.types import angle_columns
@@ -107,13 +75,8 @@ def _cmd_process(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``hipsense`` argument parser (sub-commands register themselves here)."""
-    parser = argparse.ArgumentParser(
-        prog="hipsense", description="Hip and pelvis angles from wearable IMUs."
-    )
-    parser.add_argument("--version", action="version", version=f"hipsense {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+def register(sub: Any) -> None:
+    """Add the ``process`` sub-command to the CLI's sub-parsers."""
     p = sub.add_parser(
         "process",
         help="generic samples CSV -> angles CSV",
@@ -127,11 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         "for Xsens/Movella text exports (pelvis=A.txt thigh_left=B.txt thigh_right=C.txt)",
     )
     p.add_argument("--out", required=True, help="angles CSV to write")
-    p.add_argument("--static", type=_window, metavar="START:END", help="still pose window, s")
+    p.add_argument("--static", type=window_arg, metavar="START:END", help="still pose window, s")
     p.add_argument(
-        "--functional", type=_window, metavar="START:END", help="knee lifts + hinges window, s"
+        "--functional", type=window_arg, metavar="START:END", help="knee lifts + hinges window, s"
     )
-    p.add_argument("--filter", choices=sorted(FILTERS), default="vqf", help="orientation filter")
+    p.add_argument("--filter", choices=FILTER_NAMES, default="vqf", help="orientation filter")
     p.add_argument(
         "--placement",
         type=placement_arg,
@@ -148,43 +111,3 @@ def build_parser() -> argparse.ArgumentParser:
         "forward and backward; filters other than vqf are always causal)",
     )
     p.set_defaults(func=_cmd_process)
-    from hipsense.api.serve import register as register_serve
-
-    register_serve(sub)
-    from hipsense.recording.cli_commands import register as register_recording
-
-    register_recording(sub)
-    from hipsense.sensors.ble_cli import register as register_ble
-
-    register_ble(sub)
-    from hipsense.exercises.cli import register as register_exercises
-
-    register_exercises(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``hipsense`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return func(args)
-    except HipsenseError as exc:
-        print(f"hipsense: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        # The reader of our output went away (e.g. `| head`): nothing to report.
-        sys.stderr.close()
-        return 0
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"hipsense: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hipsense: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

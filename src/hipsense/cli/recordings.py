@@ -1,4 +1,4 @@
-"""The ``import``, ``export`` and ``replay`` sub-commands (registered by ``hipsense.cli``)."""
+"""``hipsense import``, ``export`` and ``replay``: recordings (.hsr) from the command line."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from hipsense.cli.args import FILTER_NAMES
 from hipsense.errors import InputFormatError
-from hipsense.fusion import FILTERS
 
 EXPORT_FORMATS = ("csv-samples", "csv-angles", "opensim")
 _CAL_SOURCE = {"recording": "recording", "auto": "data (auto-detected windows)"}
@@ -149,7 +149,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``import``, ``export`` and ``replay`` to the ``hipsense`` sub-parsers."""
-    filters = sorted(FILTERS)
     p = sub.add_parser(
         "replay",
         help="recording -> angles, through the live pipeline",
@@ -165,7 +164,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--out", help="angles CSV to write (same columns as `hipsense process`)")
     p.add_argument("--progress", action="store_true", help="progress bar even if not a TTY")
-    p.add_argument("--filter", choices=filters, default="vqf", help="orientation filter")
+    p.add_argument("--filter", choices=FILTER_NAMES, default="vqf", help="orientation filter")
     p.set_defaults(func=_cmd_replay)
 
     p = sub.add_parser(
@@ -197,7 +196,7 @@ def register(sub: Any) -> None:
         default="y-up",
         help="earth frame of the .sto quaternions (default y-up: OpenSim ground)",
     )
-    p.add_argument("--filter", choices=filters, default="vqf", help="orientation filter")
+    p.add_argument("--filter", choices=FILTER_NAMES, default="vqf", help="orientation filter")
     p.add_argument(
         "--causal",
         action="store_true",

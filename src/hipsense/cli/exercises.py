@@ -6,13 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hipsense.errors import ConfigurationError
-from hipsense.exercises.protocols import AnalysisConfig
+
+if TYPE_CHECKING:
+    from hipsense.exercises.protocols import AnalysisConfig
 
 
 def _config(path: str | None) -> AnalysisConfig:
+    from hipsense.exercises.protocols import AnalysisConfig
+
     if path is None:
         return AnalysisConfig()
     try:
