@@ -31,8 +31,8 @@ from hipsense.exercises.live import ExerciseAnalyzer
 from hipsense.live import LiveSession
 from hipsense.pipeline import HipPipeline, process_session
 from hipsense.sources.simulated import simulate_demo
+from hipsense.sources.virtual_ble import VirtualBleSource
 from hipsense.types import AngleBlock
-from hipsim.ble.source import VirtualBleSource
 from hipsim.scenarios import hip_cars, reverse_walking, sit_to_stand
 from hipsim.subjects import scripted_session
 

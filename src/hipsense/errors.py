@@ -15,3 +15,15 @@ class CalibrationError(HipsenseError):
 
 class ConfigurationError(HipsenseError):
     """An option or parameter is invalid (unknown filter, impossible rate, ...)."""
+
+
+class StorageError(HipsenseError):
+    """A recording or the session index cannot be used as asked (an invalid name, ...)."""
+
+
+class RecordingNotFoundError(StorageError):
+    """No recording of that name in the data directory."""
+
+
+class RecordingConflictError(StorageError):
+    """The recording exists already, is being recorded, or cannot be read."""

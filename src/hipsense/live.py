@@ -33,37 +33,30 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from scipy.signal import lfilter
 
 from hipsense.body.calibration import Calibration
+from hipsense.body.guided import GuidedCalibration
 from hipsense.errors import CalibrationError, HipsenseError
 from hipsense.pipeline import HipPipeline
+from hipsense.recording.sessions import RecordItem
 from hipsense.refine import REFINE_HISTORY_S
-from hipsense.sources import LiveSource, SourceItem
+from hipsense.sources import LiveSource, Seeking, SourceItem, StatusReporting
 from hipsense.types import (
-    SIDES,
+    AnalysisEvent,
     AngleBlock,
+    ConnectionStart,
+    DeviceStatus,
     Marker,
     RawNotification,
     SampleBlock,
     SensorEvent,
+    marker_dict,
 )
 
 log = logging.getLogger(__name__)
-
-GRAVITY_M_S2 = 9.81
-STILL_MAX_GYR_RAD_S = np.deg2rad(6.0)
-STILL_MAX_ACC_DEVIATION_M_S2 = 0.4
-MOVE_ENTER_DEG = 25.0
-MOVE_LEAVE_DEG = 10.0
-SENSOR_STALE_S = 0.5
-"""A sensor whose newest sample is this far behind the others' no longer holds them back."""
-LIFTS_WANTED = 3
-HINGES_WANTED = 2
 
 
 class Analyzer(Protocol):
@@ -96,13 +89,10 @@ class SensorListener(Protocol):
 class Recorder(Protocol):
     """A consumer of every item, written from a worker thread (never on the event loop)."""
 
-    def write_batch(self, batch: list[tuple[str, Any]]) -> None:
-        """Write items ``(kind, obj)``.
-
-        Kinds: ``samples`` (SampleBlock), ``raw`` (RawNotification), ``angles`` (AngleBlock),
-        ``event`` (the JSON message sent to clients), ``marker`` (Marker), ``calibration``
-        (Calibration).
-        """
+    def write_batch(self, batch: list[RecordItem]) -> None:
+        """Write items in order: the source's own (samples, raw notifications, connection
+        starts, sensor events with their own times, markers, a replay's calibration) and the
+        session's (calibrations, angles, analysis results, markers)."""
         ...
 
 
@@ -161,18 +151,18 @@ class RecorderFeed:
     def __init__(self, recorder: Recorder, maxlen: int) -> None:
         self.recorder = recorder
         self.maxlen = maxlen
-        self._queue: deque[tuple[str, Any]] = deque()
+        self._queue: deque[RecordItem] = deque()
         self._ready = asyncio.Event()
         self.dropped = 0
         self.error: str | None = None
         self.task: asyncio.Task[None] | None = None
 
-    def put(self, kind: str, obj: Any) -> None:
+    def put(self, item: RecordItem) -> None:
         """Queue one item (drops the oldest only if the disk stalls for minutes)."""
         if len(self._queue) >= self.maxlen:
             self._queue.popleft()
             self.dropped += 1
-        self._queue.append((kind, obj))
+        self._queue.append(item)
         self._ready.set()
 
     async def run(self) -> None:
@@ -196,28 +186,6 @@ class RecorderFeed:
             batch = list(self._queue)
             self._queue.clear()
             await asyncio.to_thread(self.recorder.write_batch, batch)
-
-
-@dataclass
-class DeviceStatus:
-    """What the dashboard shows about one sensor."""
-
-    role: str
-    protocol: str = "unknown"
-    address: str = ""
-    connected: bool = False
-    battery_pct: float | None = None
-    signal_dbm: float | None = None
-    data_rate_hz: float = 0.0
-    nominal_rate_hz: float = 0.0
-    samples: int = 0
-    gaps: int = 0
-    last_time_s: float | None = None
-    _window: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=60))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready status (no private fields)."""
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
 def _inclination_deg(acc: np.ndarray, ref: np.ndarray) -> float:
@@ -651,7 +619,7 @@ class LiveSession:
         refine_history_s: float | None = REFINE_HISTORY_S,
     ) -> None:
         self.source = source
-        self.source_name = str(getattr(source, "name", type(source).__name__))
+        self.source_name = source.name
         self.roles = list(source.roles)
         self.rate_hz = {r: float(source.rate_hz[r]) for r in self.roles}
         self.method = method
@@ -675,12 +643,15 @@ class LiveSession:
         self.devices: dict[str, DeviceStatus] = {
             r: DeviceStatus(r, nominal_rate_hz=self.rate_hz[r]) for r in self.roles
         }
-        for info in getattr(source, "devices", lambda: [])():
-            dev = self.devices.get(str(info.get("role")))
+        for info in source.devices():
+            dev = self.devices.get(info.role)
             if dev is not None:
-                dev.protocol = str(info.get("protocol", dev.protocol))
-                dev.address = str(info.get("address", dev.address))
-                dev.signal_dbm = info.get("signal_dbm", dev.signal_dbm)
+                dev.protocol, dev.address, dev.name = info.protocol, info.address, info.name
+                if info.signal_dbm is not None:
+                    dev.signal_dbm = info.signal_dbm
+        self._rate_window: dict[str, deque[tuple[float, int]]] = {
+            r: deque(maxlen=60) for r in self.roles
+        }
         self.markers: deque[Marker] = deque(maxlen=1000)
         self.events: deque[dict[str, Any]] = deque(maxlen=300)
         self.results: deque[dict[str, Any]] = deque(maxlen=5000)
@@ -746,12 +717,8 @@ class LiveSession:
         if self._source_state == "running":
             self._source_state = "ended"
         self._finish_analyzers()
-        close = getattr(self.source, "close", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                result = close()
-                if asyncio.iscoroutine(result):
-                    await result
+        with contextlib.suppress(Exception):
+            await self.source.close()
         for sub in list(self.subscriptions):
             sub.close()
         for feed in list(self.recorders):
@@ -759,8 +726,8 @@ class LiveSession:
 
     async def _run(self) -> None:
         try:
-            async for items in self.source.stream():
-                await self.ingest(items, time.time_ns())
+            async for batch in self.source.stream():
+                await self.ingest(batch.items, batch.arrived_ns)
             self._finish_analyzers()
             self._source_over("ended")
             self._event(
@@ -794,7 +761,11 @@ class LiveSession:
     @property
     def source_state(self) -> str:
         """``running``, ``paused`` (a paused replay), ``ended`` or ``failed``."""
-        if self._source_state == "running" and getattr(self.source, "paused", False) is True:
+        if (
+            self._source_state == "running"
+            and isinstance(self.source, Seeking)
+            and self.source.paused
+        ):
             return "paused"
         return self._source_state
 
@@ -834,15 +805,16 @@ class LiveSession:
             sub.put(text)
         self.messages_sent += 1
 
-    def _record(self, kind: str, obj: Any) -> None:
+    def _record(self, item: RecordItem) -> None:
         for feed in self.recorders:
-            feed.put(kind, obj)
+            feed.put(item)
 
     def _event(self, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
         message = {"type": type_, "time_s": round(self.time_s, 3), **payload}
         self.events.append(message)
         self._broadcast(message)
-        self._record("event", message)
+        if type_ == "analysis":
+            self._record(AnalysisEvent(self.time_s, payload))
         if type_ == "sensor":
             # Analyzers that judge a trial need to know a sensor dropped out.
             for analyzer in self.analyzers:
@@ -853,24 +825,12 @@ class LiveSession:
 
     # --- input ---------------------------------------------------------------------------
 
-    def _arrival_wall_ns(self, host_time_ns: int) -> int:
-        """Wall-clock time a notification arrived, from its host receive time.
-
-        Receive times come from the BLE session's own clock (``time.monotonic_ns`` on
-        hardware, the virtual radio's clock in the simulator), never comparable with wall time
-        directly: the notification's age on that clock is subtracted from now.
-        """
-        now_wall = time.time_ns()
-        session = getattr(self.source, "session", None)
-        backend = getattr(session, "backend", None)
-        clock = getattr(backend, "now_ns", None)
-        if clock is None:
-            return now_wall
-        age_ns = max(0, int(clock()) - int(host_time_ns))
-        return now_wall - age_ns
-
     async def ingest(self, items: Sequence[SourceItem], rx_ns: int | None = None) -> None:
-        """Process one list of source items (samples, events, raw notifications, markers)."""
+        """Process one list of source items (samples, events, raw notifications, markers).
+
+        ``rx_ns`` is the wall-clock time the items arrived (:attr:`SourceBatch.arrived_ns`;
+        default now): frames carry it so clients can measure their latency.
+        """
         rx_ns = time.time_ns() if rx_ns is None else rx_ns
         blocks: list[SampleBlock] = []
         for item in items:
@@ -881,8 +841,9 @@ class LiveSession:
                 self._sensor_event(item)
             elif isinstance(item, RawNotification):
                 self.raw_notifications += 1
-                rx_ns = min(rx_ns, self._arrival_wall_ns(item.host_time_ns))
-                self._record("raw", item)
+                self._record(item)
+            elif isinstance(item, ConnectionStart):
+                self._record(item)
             elif isinstance(item, Marker):
                 self.add_marker(item)
             elif isinstance(item, Calibration):
@@ -891,7 +852,7 @@ class LiveSession:
             return
         for block in blocks:
             self._update_device(block)
-            self._record("samples", block)
+            self._record(block)
         self.time_s = max(self.time_s, float(max(b.time_s[-1] for b in blocks)))
         idle = self.calibration_guide.step == "idle"
         # Once: after a cancel the user starts the calibration (it would restart at once).
@@ -907,6 +868,7 @@ class LiveSession:
         await self._calibration_step(blocks)
 
     def _sensor_event(self, event: SensorEvent) -> None:
+        self._record(event)  # with its own time: the sensor stream's, not the live clock's
         dev = self.devices.get(event.role)
         if dev is not None:
             if event.kind in ("connected", "reconnected"):
@@ -915,6 +877,13 @@ class LiveSession:
                 dev.connected = False
             elif event.kind == "gap":
                 dev.gaps += 1
+            if event.kind == "disconnected":
+                dev.disconnects += 1
+            elif event.kind == "reconnected":
+                dev.reconnects += 1
+            total = event.detail.get("total")
+            if event.kind == "malformed" and isinstance(total, int):
+                dev.malformed = total
             battery = event.detail.get("battery_pct")
             if isinstance(battery, int | float):
                 dev.battery_pct = float(battery)
@@ -936,36 +905,35 @@ class LiveSession:
         )
 
     def _update_device(self, block: SampleBlock) -> None:
+        """Count a block's samples and the sensor's data rate (gaps are the sensor stream's
+        own events: see :meth:`_sensor_event`)."""
         dev = self.devices[block.role]
         dev.connected = True
-        times = block.time_s
-        if dev.last_time_s is not None:
-            times = np.concatenate(([dev.last_time_s], times))
-        period = 1.0 / dev.nominal_rate_hz
-        gaps = np.flatnonzero(np.diff(times) > 1.5 * period)
-        for i in gaps:
-            dev.gaps += 1
-            missing = round((times[i + 1] - times[i]) * dev.nominal_rate_hz) - 1
-            self._event(
-                "sensor",
-                {
-                    "role": block.role,
-                    "kind": "gap",
-                    "message": f"{block.role}: about {missing} samples missing at {times[i]:.2f} s",
-                    "detail": {
-                        "missing_samples": int(missing),
-                        "missing_s": round(float(times[i + 1] - times[i]) - period, 4),
-                        "at_s": float(times[i]),
-                    },
-                },
-            )
         dev.samples += len(block)
         dev.last_time_s = float(block.time_s[-1])
         now = time.monotonic()
-        dev._window.append((now, dev.samples))
-        t0, n0 = dev._window[0]
+        window = self._rate_window[block.role]
+        window.append((now, dev.samples))
+        t0, n0 = window[0]
         if now - t0 > 0.2:
             dev.data_rate_hz = round((dev.samples - n0) / (now - t0), 1)
+
+    def device_status(self) -> list[DeviceStatus]:
+        """Every sensor's status: what this session counted (samples, rate, events), with
+        the counts of the source's own decoding and connection stages where it keeps them."""
+        if isinstance(self.source, StatusReporting):
+            for st in self.source.status():
+                dev = self.devices.get(st.role)
+                if dev is None:
+                    continue
+                dev.name = st.name or dev.name
+                dev.samples_missing, dev.samples_filled = st.samples_missing, st.samples_filled
+                dev.malformed, dev.notifications = st.malformed, st.notifications
+                dev.disconnects, dev.reconnects = st.disconnects, st.reconnects
+                dev.drift_ppm, dev.last_error = st.drift_ppm, st.last_error
+                if st.signal_dbm is not None:
+                    dev.signal_dbm = st.signal_dbm
+        return list(self.devices.values())
 
     # --- calibration ---------------------------------------------------------------------
 
@@ -1029,7 +997,7 @@ class LiveSession:
         self._calibration_event()
         if len(flushed) and not had_frames:
             self._publish_angles(flushed, time.time_ns())
-        self._record("calibration", calibration)
+        self._record(calibration)
 
     @staticmethod
     def _calibrate(
@@ -1060,7 +1028,7 @@ class LiveSession:
                 continue
             for event in events:
                 self._analysis_event(event)
-        self._record("angles", angles)
+        self._record(angles)
         first = (-self.frames_total) % self.decimation
         self.frames_total += len(angles)
         keep = slice(first, None, self.decimation)
@@ -1119,20 +1087,16 @@ class LiveSession:
     def add_marker(self, marker: Marker) -> dict[str, Any]:
         """Keep, record and announce a marker; returns its message."""
         self.markers.append(marker)
-        self._record("marker", marker)
+        self._record(marker)
         return self._event("marker", {"marker": marker_dict(marker)})
 
     def session_start_ns(self) -> int | None:
-        """Host ``time.monotonic_ns()`` at session time 0 when the source knows it (BLE).
+        """Host clock at session time 0 when the source delivers raw notifications (BLE).
 
         Raw notifications carry host receive times; a replay needs this to put them on the
         session clock again.
         """
-        for owner in (self.source, getattr(self.source, "session", None)):
-            value = getattr(owner, "session_start_ns", None)
-            if isinstance(value, int):
-                return value
-        return None
+        return self.source.session_start_ns
 
     def hello(self) -> dict[str, Any]:
         """First message to a new client: what the stream contains."""
@@ -1146,7 +1110,7 @@ class LiveSession:
             "columns": self.columns,
             "time_s": round(self.time_s, 3),
             "calibration": self.calibration_guide.status(),
-            "devices": [d.to_dict() for d in self.devices.values()],
+            "devices": [d.to_dict() for d in self.device_status()],
             "markers": [marker_dict(m) for m in list(self.markers)[-50:]],
             "latest": self._latest,
         }
@@ -1167,14 +1131,3 @@ class LiveSession:
             "recorders": len(self.recorders),
             "uptime_s": round(time.time() - self.started_wall, 1),
         }
-
-
-def marker_dict(marker: Marker) -> dict[str, Any]:
-    """JSON-ready marker."""
-    return {
-        "start_s": round(marker.start_s, 3),
-        "end_s": None if marker.end_s is None else round(marker.end_s, 3),
-        "exercise": marker.exercise,
-        "side": marker.side,
-        "text": marker.text,
-    }

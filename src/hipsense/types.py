@@ -7,8 +7,8 @@ Units are part of every name: seconds (``_s``), m/s^2 (``_m_s2``, specific force
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -218,6 +218,58 @@ class RawNotification:
     data: bytes
 
 
+@dataclass(frozen=True)
+class ConnectionStart:
+    """A sensor's new BLE connection begins here: its decoder forgets partial packets.
+
+    ``host_time_ns`` is the host clock (the one notifications are stamped with) when the
+    connection was made; every notification of the new connection arrives at or after it.
+    The BLE session emits one per connection in the order it happened among the raw
+    notifications; recordings keep it so a replay resets the decoder at the same point.
+    """
+
+    role: str
+    address: str
+    host_time_ns: int
+
+
+@dataclass
+class DeviceStatus:
+    """One sensor as the service and the page show it: the one status type.
+
+    Counts come from where they happen: ``samples``, ``samples_missing``, ``samples_filled``,
+    ``gaps``, ``malformed`` and ``drift_ppm`` from the sensor stream (decoder and clock),
+    ``notifications``, ``disconnects`` and ``reconnects`` from the BLE session. Sources that
+    have no such stage (simulated samples, a replay of decoded samples) leave them at 0 and
+    count gaps from the gap events they carry.
+    """
+
+    role: str
+    protocol: str = "unknown"
+    address: str = ""
+    name: str | None = None
+    connected: bool = False
+    battery_pct: float | None = None
+    signal_dbm: float | None = None
+    data_rate_hz: float = 0.0
+    nominal_rate_hz: float = 0.0
+    samples: int = 0
+    samples_missing: int = 0
+    samples_filled: int = 0
+    gaps: int = 0
+    malformed: int = 0
+    notifications: int = 0
+    disconnects: int = 0
+    reconnects: int = 0
+    drift_ppm: float | None = None
+    last_time_s: float | None = None
+    last_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready status."""
+        return asdict(self)
+
+
 @dataclass
 class SensorEvent:
     """Something that happened to a sensor: connected, disconnected, gap, battery, malformed.
@@ -245,3 +297,23 @@ class Marker:
     exercise: str
     side: str | None = None
     text: str = ""
+
+
+def marker_dict(marker: Marker) -> dict[str, Any]:
+    """JSON-ready marker, times to the millisecond (the API's and the page's form)."""
+    return {
+        "start_s": round(marker.start_s, 3),
+        "end_s": None if marker.end_s is None else round(marker.end_s, 3),
+        "exercise": marker.exercise,
+        "side": marker.side,
+        "text": marker.text,
+    }
+
+
+@dataclass
+class AnalysisEvent:
+    """An analyzer's result as the live session sent it to clients (``payload`` is JSON-ready),
+    at live session time ``time_s``; recorders keep it for the session's summary."""
+
+    time_s: float
+    payload: dict[str, Any]

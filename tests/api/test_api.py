@@ -36,15 +36,15 @@ def test_devices_listed(client: TestClient) -> None:
 
 
 def test_ble_only_operations_are_clear_409(client: TestClient) -> None:
-    for method, path, body in [
-        ("post", "/api/devices/scan", None),
-        ("post", "/api/devices/AA:BB/connect", None),
-        ("put", "/api/devices/AA:BB/role", {"role": "pelvis"}),
-        ("post", "/api/replay/pause", None),
+    for method, path, body, hint in [
+        ("post", "/api/devices/scan", None, "--source ble"),
+        ("post", "/api/devices/AA:BB/connect", None, "--source ble"),
+        ("put", "/api/devices/AA:BB/role", {"role": "pelvis"}, "--source ble"),
+        ("post", "/api/replay/pause", None, "POST /api/replay plays a recording"),
     ]:
         r = client.request(method, path, json=body)
         assert r.status_code == 409, path
-        assert "--source" in r.json()["error"]
+        assert hint in r.json()["error"], path
 
 
 def test_markers_add_and_list(client: TestClient) -> None:

@@ -8,7 +8,7 @@ import io
 import shutil
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from hipsense.errors import ConfigurationError
 from hipsense.recording.format import SessionMetadata
 from hipsense.recording.index import INDEX_FILE, SessionIndex
 from hipsense.recording.reader import read_all
+from hipsense.sources import DeviceInfo, SourceBatch
 from hipsense.sources.replay import ReplaySource
 from hipsense.types import Marker, SampleBlock
 
@@ -226,17 +227,21 @@ class RawSource:
         self.roles = ["pelvis", "thigh_left"]
         self.rate_hz = {"pelvis": 100.0, "thigh_left": 100.0}
 
-    def devices(self) -> list[dict[str, Any]]:
-        return [{"role": "pelvis", "protocol": "witmotion", "address": "AA:BB:CC:DD:EE:FF"}]
+    def devices(self) -> list[DeviceInfo]:
+        return [DeviceInfo("pelvis", "witmotion", "AA:BB:CC:DD:EE:FF")]
 
-    async def stream(self) -> Any:  # items are fed with LiveSession.ingest in the test
+    async def stream(self) -> AsyncIterator[SourceBatch]:  # the test feeds LiveSession.ingest
         return
         yield
 
+    async def close(self) -> None:
+        pass
+
 
 async def test_raw_notifications_and_session_start_are_recorded(tmp_path: Path) -> None:
-    from hipsense.api.sessions import SessionStore
+    from hipsense.api.file_routes import record_live
     from hipsense.live import LiveSession
+    from hipsense.recording.sessions import SessionStore
     from hipsense.types import RawNotification, SensorEvent
 
     live = LiveSession(RawSource())
@@ -244,7 +249,7 @@ async def test_raw_notifications_and_session_start_are_recorded(tmp_path: Path) 
     still = np.tile([0.0, 0.0, 9.81], (len(t), 1))
     await live.ingest([SampleBlock(r, t, still, np.zeros_like(still)) for r in live.roles])
     store = SessionStore(tmp_path)
-    recorder = store.create("raw-1", "", "", live)
+    recorder = record_live(store, live, "raw-1", "", "")
     feed = live.add_recorder(recorder)
     t2 = t + 1.0
     raw = [

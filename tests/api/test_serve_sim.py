@@ -10,7 +10,7 @@ from typing import Any
 from hipsense.api.app import create_app
 from hipsense.api.service import ServiceSettings
 from hipsense.cli.serve import make_source
-from hipsim.ble.source import VirtualBleSource
+from hipsense.sources.virtual_ble import VirtualBleSource
 
 
 def _args(**kw: Any) -> argparse.Namespace:

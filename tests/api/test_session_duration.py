@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from hipsense.api.app import create_app
 from hipsense.api.service import ServiceSettings
 from hipsense.recording.index import INDEX_FILE, INDEX_VERSION, SessionIndex
+from hipsense.sources import DeviceInfo, SourceBatch
 from hipsense.types import RawNotification, SampleBlock
 
 HOST_CLOCK_START_NS = 1_026_000_000_000
@@ -29,11 +30,19 @@ class RawBleLikeSource:
 
     name = "ble"
 
+    session_start_ns = HOST_CLOCK_START_NS
+
     def __init__(self) -> None:
         self.roles = ["pelvis", "thigh_left", "thigh_right"]
         self.rate_hz = dict.fromkeys(self.roles, 100.0)
 
-    async def stream(self) -> AsyncIterator[list[Any]]:
+    def devices(self) -> list[DeviceInfo]:
+        return [DeviceInfo(r, "open_profile", "AA:BB:CC:DD:EE:FF") for r in self.roles]
+
+    async def close(self) -> None:
+        pass
+
+    async def stream(self) -> AsyncIterator[SourceBatch]:
         step = 0.1
         for k in range(6000):
             t = np.round(k * step + np.arange(1, 11) * 0.01, 6)
@@ -43,7 +52,7 @@ class RawBleLikeSource:
                 host_ns = HOST_CLOCK_START_NS + round(float(t[-1]) * 1e9)
                 items.append(RawNotification(role, "AA:BB:CC:DD:EE:FF", host_ns, b"x"))
                 items.append(SampleBlock(role, t, acc, np.zeros_like(acc)))
-            yield items
+            yield SourceBatch(items)
             await asyncio.sleep(step / 10)
 
 

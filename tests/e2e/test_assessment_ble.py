@@ -16,8 +16,8 @@ from hipsense.api.app import create_app
 from hipsense.api.background import BackgroundServer
 from hipsense.api.service import ServiceSettings
 from hipsense.sources.simulated import simulate_assessment_demo
+from hipsense.sources.virtual_ble import VirtualBleSource
 from hipsim.ble.peripherals import Faults
-from hipsim.ble.source import VirtualBleSource
 from hipsim.clinician import HttpClinician
 
 

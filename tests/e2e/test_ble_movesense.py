@@ -51,7 +51,7 @@ async def test_imu6_streams_through_the_session_exactly(virtual_ble):
     status, radio = await virtual_ble(
         sim.samples, PROTOCOLS, dict.fromkeys(PROTOCOLS, 100.0), collect
     )
-    by_role = {s["role"]: s for s in status}
+    by_role = {s.role: s for s in status}
     for role, truth in sim.samples.items():
         time_s = np.concatenate([b.time_s for b in blocks[role]])
         acc = np.concatenate([b.acc_m_s2 for b in blocks[role]])
@@ -63,10 +63,10 @@ async def test_imu6_streams_through_the_session_exactly(virtual_ble):
         assert np.all(np.diff(time_s) > 0)
         assert np.median(np.abs(time_s - truth.time_s)) < 0.02, role
         s = by_role[role]
-        assert s["protocol"] == "movesense" and s["nominal_rate_hz"] == RATE_HZ
-        assert s["malformed"] == 0 and s["gaps"] == 0
+        assert s.protocol == "movesense" and s.nominal_rate_hz == RATE_HZ
+        assert s.malformed == 0 and s.gaps == 0
         # The sensor clock: decode the raw notifications again and compare with the sensor's.
-        sensor = radio.sensor(s["address"])
+        sensor = radio.sensor(s.address)
         assert isinstance(sensor, MovesenseSensor)
         notes = raw[role]
         assert {len(n) for n in notes[:-1]} == {ms.frame_length("IMU6", 8)}  # 8 per frame

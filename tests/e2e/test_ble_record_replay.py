@@ -14,12 +14,14 @@ import pytest
 from hipsense.pipeline import HipPipeline
 from hipsense.recording.format import RecordType, SensorInfo, SessionMetadata
 from hipsense.recording.reader import RecordingReader
-from hipsense.recording.replay import replay_recording
+from hipsense.recording.replay import replay_recording, session_items
+from hipsense.recording.sessions import SessionRecorder, recording_metadata
 from hipsense.recording.writer import RecordingWriter
 from hipsense.sensors.ble import BleSession
-from hipsense.types import RawNotification, SampleBlock
+from hipsense.types import ConnectionStart, RawNotification, SampleBlock
 from hipsim import simulate_session
 from hipsim.accuracy import issue_error_model
+from hipsim.ble import Faults
 
 PROTOCOLS = {"pelvis": "open_profile", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
 RATES = {"pelvis": 100.0, "thigh_left": 60.0, "thigh_right": 100.0}
@@ -80,6 +82,62 @@ async def test_record_over_ble_then_replay_gives_the_live_angles(
         assert reader.damage.clean
     assert {"RAW", "SAMPLES"} <= kinds
     replayed = replay_recording(path).angles
+    assert np.array_equal(replayed.time_s, live_angles.time_s)
+    for name, values in live_angles.columns.items():
+        assert np.array_equal(replayed.columns[name], values, equal_nan=True), name
+
+
+async def test_a_recording_with_two_disconnects_replays_from_raw_bytes_to_the_live_numbers(
+    tmp_path: Path, virtual_ble
+) -> None:
+    """The one recorder keeps each reconnection's start among the raw bytes; decoding the raw
+    bytes again (as a better decoder would) resets the decoders there, as live did, and gives
+    the live samples and angles to the bit."""
+    session = simulate_session(
+        "active_extension", 5, errors=issue_error_model(), duration_s=30.0, rate_hz=RATES
+    )
+    faults = {"thigh_right": Faults(disconnect_at_s=(9.0, 19.0), out_of_range_s=0.8, seed=4)}
+    path = tmp_path / "reconnects.hsr"
+    live_blocks: dict[str, list[SampleBlock]] = {}
+    starts = 0
+    recorder: SessionRecorder | None = None
+
+    def start(ble: BleSession, _assignments: dict[str, str]) -> None:
+        nonlocal recorder
+        meta = recording_metadata(ble.status(), "ble", "", "", 0.0, ble.session_start_ns, "test")
+        recorder = SessionRecorder(path, meta)
+
+    def consume(items: list) -> None:
+        nonlocal starts
+        assert recorder is not None
+        recorder.write_batch(items)
+        for item in items:
+            if isinstance(item, SampleBlock) and len(item):
+                live_blocks.setdefault(item.role, []).append(item)
+            starts += isinstance(item, ConnectionStart)
+
+    status, _ = await virtual_ble(session.samples, PROTOCOLS, RATES, consume, faults, None, start)
+    assert recorder is not None
+    assert {s.role: s.reconnects for s in status}["thigh_right"] == 2
+    assert starts == 3 + 2  # every first connection and the two reconnections
+    live = {r: SampleBlock.concat(b) for r, b in live_blocks.items()}
+    pipe = HipPipeline(RATES, buffer_limit_s=np.inf)
+    pipe.process(list(live.values()))
+    recorder.write_batch([pipe.calibrate()])
+    live_angles = pipe.flush()
+    recorder.finish()
+
+    decoded: dict[str, list[SampleBlock]] = {}
+    for _, item in session_items(path, bulk="raw"):
+        if isinstance(item, SampleBlock):
+            decoded.setdefault(item.role, []).append(item)
+    for role, block in live.items():
+        again = SampleBlock.concat(decoded[role])
+        assert np.array_equal(again.time_s, block.time_s), role
+        assert np.array_equal(again.acc_m_s2, block.acc_m_s2), role
+        assert np.array_equal(again.gyr_rad_s, block.gyr_rad_s), role
+    replayed = replay_recording(path, bulk="raw").angles
+    assert len(live_angles) > 2000
     assert np.array_equal(replayed.time_s, live_angles.time_s)
     for name, values in live_angles.columns.items():
         assert np.array_equal(replayed.columns[name], values, equal_nan=True), name

@@ -75,8 +75,8 @@ async def test_mixed_vendors_match_direct_pipeline_without_loss(virtual_ble):
         assert np.median(np.abs(block.time_s - sim.samples[role].time_s)) < 0.02
     assert {e.kind for e in events} >= {"connected", "battery"}
     assert not [e for e in events if e.kind in ("gap", "disconnected", "malformed")]
-    assert {s["protocol"] for s in status} == set(PROTOCOLS.values())
-    assert all(s["gaps"] == 0 and s["malformed"] == 0 for s in status)
+    assert {s.protocol for s in status} == set(PROTOCOLS.values())
+    assert all(s.gaps == 0 and s.malformed == 0 for s in status)
     direct = process_session(sim.samples)
     over_ble = process_session(samples)
     start = direct.calibration.functional_window_s[1]
@@ -105,12 +105,12 @@ async def test_disconnect_reconnects_within_5_s_and_others_unaffected(virtual_bl
     left = samples["thigh_left"]
     after = left.time_s[left.time_s > back[0].time_s]
     assert len(after) > 0.9 * 60 * (sim.duration_s - back[0].time_s - 0.5)
-    by_role = {s["role"]: s for s in status}
-    assert by_role["thigh_left"]["reconnects"] == 1
+    by_role = {s.role: s for s in status}
+    assert by_role["thigh_left"].reconnects == 1
     for role in ("pelvis", "thigh_right"):
         assert len(samples[role]) == len(sim.samples[role]), role
-        assert by_role[role]["disconnects"] == 0 and by_role[role]["gaps"] == 0
-    assert radio.sensor(by_role["thigh_left"]["address"]).counters.connections == 2
+        assert by_role[role].disconnects == 0 and by_role[role].gaps == 0
+    assert radio.sensor(by_role["thigh_left"].address).counters.connections == 2
 
 
 async def test_loss_malformed_bursts_and_drift_stay_within_accuracy_bounds(virtual_ble):
@@ -122,15 +122,15 @@ async def test_loss_malformed_bursts_and_drift_stay_within_accuracy_bounds(virtu
         )
     }
     samples, events, status, radio = await stream_over_ble(virtual_ble, sim, faults)
-    by_role = {s["role"]: s for s in status}
+    by_role = {s.role: s for s in status}
     for role, s in by_role.items():
-        counters = radio.sensor(s["address"]).counters
+        counters = radio.sensor(s.address).counters
         assert counters.notifications_dropped > 0 and counters.notifications_malformed > 0
-        assert s["malformed"] > 0.5 * counters.notifications_malformed, role  # counts reported
-        assert s["gaps"] > 0 and s["samples_missing"] > 0, role
+        assert s.malformed > 0.5 * counters.notifications_malformed, role  # counts reported
+        assert s.gaps > 0 and s.samples_missing > 0, role
     # Timestamped formats recover the drift (sign: host time per sensor second).
-    assert by_role["pelvis"]["drift_ppm"] == pytest.approx(-300.0, abs=30.0)
-    assert by_role["thigh_left"]["drift_ppm"] == pytest.approx(300.0, abs=30.0)
+    assert by_role["pelvis"].drift_ppm == pytest.approx(-300.0, abs=30.0)
+    assert by_role["thigh_left"].drift_ppm == pytest.approx(300.0, abs=30.0)
     assert any(e.kind == "malformed" for e in events)
     result = process_session(samples)
     rmse, _, _ = compare(result.angles, sim, result.calibration.functional_window_s[1])

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import numpy as np
 import pytest
 from recording_helpers import feed_order, identity_calibration, metadata, synthetic_blocks
 
-from hipsense.errors import ConfigurationError
 from hipsense.pipeline import HipPipeline, estimate_rate_hz, process_session
 from hipsense.recording.convert import collect_samples, write_samples_recording
-from hipsense.recording.replay import ReplaySource, replay_recording
+from hipsense.recording.replay import replay_recording
 from hipsense.recording.writer import RecordingWriter
+from hipsense.sensors.stream import SensorStream
+from hipsense.sources.replay import ReplaySource
 from hipsense.types import AngleBlock, Marker, RawNotification, SampleBlock
 
 
@@ -104,12 +104,11 @@ def _raw_recording(path, duration_s=3.0):
 
 
 def test_raw_recording_replays_through_the_decoders(tmp_path):
-    stream = pytest.importorskip("hipsense.sensors.stream")
     path = tmp_path / "raw.hsr"
     meta, notes, blocks = _raw_recording(path)
     got = collect_samples(path)
     for role, block in blocks.items():
-        live = stream.SensorStream("open_profile", role, 100.0, meta.session_start_ns)
+        live = SensorStream("open_profile", role, 100.0, meta.session_start_ns)
         mine = [n for n in notes if n.role == role]
         parts = [live.feed(n.data, n.host_time_ns)[0] for n in mine]
         expected = np.concatenate([p.acc_m_s2 for p in parts])
@@ -121,19 +120,11 @@ def test_raw_recording_replays_through_the_decoders(tmp_path):
     assert result.frames > 200 and result.calibration_source == "recording"
 
 
-def test_raw_recording_without_the_stream_stage(tmp_path, monkeypatch):
-    path = tmp_path / "raw.hsr"
-    _raw_recording(path, 1.0)
-    monkeypatch.setitem(sys.modules, "hipsense.sensors.stream", None)
-    with pytest.raises(ConfigurationError, match=r"raw BLE notifications.*sensors\.stream"):
-        replay_recording(path)
-
-
 def _stream_all(source, on_group=None):
     async def run():
         groups = []
-        async for items in source.stream():
-            groups.append(items)
+        async for batch in source.stream():
+            groups.append(batch.items)
             if on_group is not None:
                 on_group(source, len(groups))
         return groups

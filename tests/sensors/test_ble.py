@@ -28,7 +28,8 @@ from hipsense.sensors.ble import (
     scan,
 )
 from hipsense.sensors.ble_roles import RoleStore
-from hipsense.sensors.ble_source import BleSource
+from hipsense.sources.ble import BleSource
+from hipsense.sources.virtual_ble import VirtualBleSource
 from hipsense.types import Marker, RawNotification, SampleBlock, SensorEvent
 from hipsim import simulate_session
 from hipsim.ble import (
@@ -36,7 +37,6 @@ from hipsim.ble import (
     Faults,
     ForeignPeripheral,
     OpenProfileSensor,
-    VirtualBleSource,
     VirtualRadio,
 )
 
@@ -204,7 +204,7 @@ async def test_low_battery_event_and_refusal(short_session):
     kinds = {i.kind: i for i in first if isinstance(i, SensorEvent)}
     assert kinds["low_battery"].detail["battery_pct"] == 9
     assert "charge" in kinds["low_battery"].message
-    assert session.status()[0]["battery_pct"] == 9
+    assert session.status()[0].battery_pct == 9
 
 
 @pytest.mark.parametrize("protocol", list(SENSOR_CLASSES))
@@ -234,24 +234,24 @@ async def test_every_vendor_streams_through_the_session(short_session, protocol)
     n = sum(len(b) for b in got)
     status = session.status()[0]
     expected_rate = {"movella_dot": 60.0, "movesense": 104.0}.get(protocol, 100.0)
-    assert status["nominal_rate_hz"] == expected_rate
-    assert status["protocol"] == protocol and status["malformed"] == 0
+    assert status.nominal_rate_hz == expected_rate
+    assert status.protocol == protocol and status.malformed == 0
     assert n == pytest.approx(6.0 * expected_rate, abs=2)
-    assert status["data_rate_hz"] == pytest.approx(expected_rate, rel=0.05)
+    assert status.data_rate_hz == pytest.approx(expected_rate, rel=0.05)
     assert raw and all(r.role == "thigh_right" for r in raw)
     assert sensor.connection is None  # stop() disconnected
     if protocol == "witmotion":
-        assert status["battery_pct"] == pytest.approx(50, abs=3)  # from the 55 71 reply
+        assert status.battery_pct == pytest.approx(50, abs=3)  # from the 55 71 reply
 
 
 async def test_ble_source_and_virtual_source_are_drop_ins(short_session, tmp_path):
     sim_source = VirtualBleSource(short_session, speed=None, loop=False)
     assert sim_source.roles == ["pelvis", "thigh_left", "thigh_right"]
     assert sim_source.rate_hz == {"pelvis": 100.0, "thigh_left": 100.0, "thigh_right": 100.0}
-    assert [d["protocol"] for d in sim_source.devices()] == ["open_profile"] * 3
+    assert [d.protocol for d in sim_source.devices()] == ["open_profile"] * 3
     items = []
     async for batch in sim_source.stream():
-        items.extend(batch)
+        items.extend(batch.items)
         if sim_source.radio.finished.is_set():
             break
     assert any(isinstance(i, Marker) for i in items)
@@ -271,7 +271,7 @@ async def test_ble_source_and_virtual_source_are_drop_ins(short_session, tmp_pat
         assert found[0]["role"] == "pelvis" and found[0]["protocol"] == "open_profile"
         blocks = 0
         async for batch in source.stream():
-            blocks += sum(isinstance(i, SampleBlock) for i in batch)
+            blocks += sum(isinstance(i, SampleBlock) for i in batch.items)
             if blocks >= 3:
                 break
         assert RoleStore(tmp_path / "roles.json").protocol_of("D0:00:00:00:00:01") == "open_profile"

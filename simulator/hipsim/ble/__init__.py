@@ -18,7 +18,7 @@ from hipsim.ble.peripherals import (
     WitMotionSensor,
 )
 from hipsim.ble.radio import VirtualClock, VirtualRadio
-from hipsim.ble.source import VirtualBleSource, build_radio, sensor_address
+from hipsim.ble.source import build_radio, sensor_address
 
 __all__ = [
     "SENSOR_CLASSES",
@@ -30,7 +30,6 @@ __all__ = [
     "MovesenseSensor",
     "OpenProfileSensor",
     "Thingy52Sensor",
-    "VirtualBleSource",
     "VirtualClock",
     "VirtualRadio",
     "VirtualSensor",

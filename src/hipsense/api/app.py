@@ -16,11 +16,11 @@ from hipsense.api import assessment_routes, file_routes, live_routes
 from hipsense.api.errors import install_error_handlers
 from hipsense.api.security import LOOPBACK_HOSTS, TOKEN_COOKIE, GuardMiddleware, is_loopback
 from hipsense.api.service import Service, ServiceSettings
-from hipsense.api.sessions import SessionStore
 from hipsense.errors import ConfigurationError
 from hipsense.exercises.clinic import ClinicProtocols
 from hipsense.exercises.live import LATE_MARK_S, ExerciseAnalyzer
 from hipsense.live import Analyzer, LiveSession
+from hipsense.recording.sessions import SessionStore
 from hipsense.sources import LiveSource
 
 STATIC_DIR = Path(__file__).parent / "static"

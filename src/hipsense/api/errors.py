@@ -9,7 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hipsense.errors import CalibrationError, ConfigurationError, HipsenseError, InputFormatError
+from hipsense.errors import (
+    CalibrationError,
+    ConfigurationError,
+    HipsenseError,
+    InputFormatError,
+    RecordingConflictError,
+    RecordingNotFoundError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +68,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": validation_message(exc)}, status_code=422)
 
     async def hipsense_error(_: Request, exc: Exception) -> JSONResponse:
-        status = 409 if isinstance(exc, CalibrationError) else 400
-        if isinstance(exc, ConfigurationError | InputFormatError):
+        status = 409 if isinstance(exc, CalibrationError | RecordingConflictError) else 400
+        if isinstance(exc, RecordingNotFoundError):
+            status = 404
+        elif isinstance(exc, ConfigurationError | InputFormatError):
             status = 400
         return JSONResponse({"error": str(exc)}, status_code=status)
 

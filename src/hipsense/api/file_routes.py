@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import importlib
 import logging
 import os
 import shutil
@@ -21,7 +20,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse, HTMLResponse
 
 from hipsense.api.errors import ApiError
-from hipsense.api.live_routes import ERRORS, ServiceDep
+from hipsense.api.live_routes import ERRORS, ServiceDep, replay_status
 from hipsense.api.schemas import (
     NAME_PATTERN,
     Ack,
@@ -33,10 +32,16 @@ from hipsense.api.schemas import (
     SessionSummary,
 )
 from hipsense.api.service import Service
-from hipsense.api.sessions import SessionRecorder, SessionStore, read_details
 from hipsense.errors import HipsenseError
+from hipsense.live import LiveSession
 from hipsense.recording.convert import export_angles_csv, export_opensim, export_samples_csv
 from hipsense.recording.index import SessionSummary as IndexRow
+from hipsense.recording.sessions import (
+    SessionRecorder,
+    SessionStore,
+    read_details,
+    recording_metadata,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", responses=ERRORS)
@@ -77,6 +82,23 @@ def _row_summary(row: IndexRow) -> dict[str, Any]:
     }
 
 
+def record_live(
+    store: SessionStore, live: LiveSession, name: str | None, note: str, subject: str
+) -> SessionRecorder:
+    """A new recording of ``live`` from now on: its sensors, its source's host clock and the
+    calibration in use (add it to ``live`` with :meth:`LiveSession.add_recorder`)."""
+    metadata = recording_metadata(
+        live.device_status(),
+        live.source_name,
+        subject,
+        note,
+        live.time_s,
+        live.session_start_ns(),
+        "hipsense serve",
+    )
+    return store.create(name, note, metadata, live.time_s, live.pipeline.calibration_)
+
+
 def _active_summary(rec: SessionRecorder) -> dict[str, Any]:
     meta = rec.writer.metadata
     exercises = list(dict.fromkeys(m["exercise"] for m in rec.markers if m["exercise"] != "note"))
@@ -106,7 +128,7 @@ async def start_session(body: SessionStart, service: ServiceDep) -> dict[str, An
     """Start recording the live stream (raw data or samples, markers, calibration, events)."""
     # On the loop, with no await before add_recorder: nothing arrives between the start time
     # the recording takes and its first item.
-    recorder = service.store.create(body.name, body.note, body.subject, service.live)
+    recorder = record_live(service.store, service.live, body.name, body.note, body.subject)
     service.recording_feed = service.live.add_recorder(recorder)
     return _active_summary(recorder)
 
@@ -253,47 +275,33 @@ Recording: {html.escape(details["damage"])}.</p>
 <p><a href="/">Back to the dashboard</a></p></main></body></html>"""
 
 
-def _report_renderer() -> Callable[[FsPath, str], str] | None:
-    """``render(recording, title) -> HTML`` from the report module, None if this build lacks it."""
-    try:
-        report = importlib.import_module("hipsense.report")
-        exercises = importlib.import_module("hipsense.exercises.session")
-    except ImportError:
-        return None
-    render_report = getattr(report, "render_report", None)
-    analyze_session = getattr(exercises, "analyze_session", None)
-    if render_report is None or analyze_session is None:
-        return None
+def _render_report(path: FsPath, title: str) -> str:
+    """The full HTML report of a recording (whole-session smoothing, then the analyses)."""
+    from hipsense.exercises.session import analyze_session
+    from hipsense.recording.replay import smooth_recording
+    from hipsense.report import render_report
 
-    def render(path: FsPath, title: str) -> str:
-        from hipsense.recording.replay import smooth_recording
-
-        result = smooth_recording(path)
-        analysis = analyze_session(result.angles, result.markers).to_dict()
-        return str(render_report(result.angles, analysis, title=title))
-
-    return render
+    result = smooth_recording(path)
+    analysis = analyze_session(result.angles, result.markers).to_dict()
+    return str(render_report(result.angles, analysis, title=title))
 
 
 def _report(store: SessionStore, name: str) -> str:
     path = store.existing(name)
     row = store.get(name)
-    render = _report_renderer()
-    note = ""
-    if render is not None:
-        try:
-            target = _build(
-                store,
-                path,
-                f"{path.stem}-report.html",
-                lambda out: out.write_text(render(path, path.stem), encoding="utf-8"),
-            )
-            return target.read_text(encoding="utf-8")
-        except HipsenseError as exc:
-            note = f"The full report could not be made: {exc}"
-        except Exception as exc:  # a report failure must not take the summary page down too
-            log.exception("session report failed")
-            note = f"The full report failed ({type(exc).__name__}); see the server log."
+    try:
+        target = _build(
+            store,
+            path,
+            f"{path.stem}-report.html",
+            lambda out: out.write_text(_render_report(path, path.stem), encoding="utf-8"),
+        )
+        return target.read_text(encoding="utf-8")
+    except HipsenseError as exc:
+        note = f"The full report could not be made: {exc}"
+    except Exception as exc:  # a report failure must not take the summary page down too
+        log.exception("session report failed")
+        note = f"The full report failed ({type(exc).__name__}); see the server log."
     return _simple_report(path.stem, row, read_details(path), note)
 
 
@@ -392,23 +400,10 @@ async def export_recording(
 # --- replaying a recording in place of the live source ---------------------------------------
 
 
-def _replay_status(service: Service) -> dict[str, Any]:
-    source = service.live.source
-    replay = getattr(source, "replay", None)
-    return {
-        "source": service.live.source_name,
-        "replaying": service.replaying,
-        "running": service.live.running,
-        "paused": None if replay is None else bool(replay.paused),
-        "position_s": None if replay is None else round(float(replay.position_s), 3),
-        "duration_s": None if replay is None else round(float(replay.duration_s), 3),
-    }
-
-
 @router.get("/replay", response_model=ReplayStatus, tags=["recordings"])
-async def replay_status(service: ServiceDep) -> dict[str, Any]:
+async def replay_state(service: ServiceDep) -> dict[str, Any]:
     """What is playing: the configured source or a replayed recording, and where it is."""
-    return _replay_status(service)
+    return replay_status(service)
 
 
 def _check_switch(service: Service) -> None:
@@ -431,13 +426,12 @@ async def replay_start(body: ReplayStart, service: ServiceDep) -> dict[str, Any]
     back to the configured source with ``POST /api/replay/stop``.
     """
     _check_switch(service)
-    from hipsense.api.serve import ReplayLiveSource
-    from hipsense.recording.replay import ReplaySource
+    from hipsense.sources.replay import ReplaySource
 
     path = service.store.existing(body.name)
     replay = await asyncio.to_thread(ReplaySource, path, body.speed)
-    await service.switch_source(ReplayLiveSource(replay), True, path.stem)
-    return _replay_status(service)
+    await service.switch_source(replay, True, path.stem)
+    return replay_status(service)
 
 
 @router.post("/replay/stop", response_model=ReplayStatus, tags=["recordings"])
@@ -449,7 +443,7 @@ async def replay_stop(service: ServiceDep) -> dict[str, Any]:
     assert service.default_source is not None
     factory, auto_calibrate = service.default_source
     await service.switch_source(factory(), auto_calibrate, None)
-    return _replay_status(service)
+    return replay_status(service)
 
 
 __all__ = ["NAME_PATTERN", "router"]

@@ -27,6 +27,8 @@ from hipsense.api.schemas import (
 )
 from hipsense.api.service import Service, get_service, get_ws_service
 from hipsense.live import SubscriptionClosedError, encode, marker_dict
+from hipsense.sources import Scanning, Seeking
+from hipsense.sources.replay import ReplaySource
 from hipsense.types import Marker
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -65,44 +67,63 @@ async def health(service: ServiceDep) -> dict[str, Any]:
 @router.get("/devices", response_model=list[Device], tags=["devices"])
 async def devices(service: ServiceDep) -> list[dict[str, Any]]:
     """Sensors with role, protocol, address, battery, signal, data rate and gaps."""
-    return [d.to_dict() for d in service.live.devices.values()]
+    return [d.to_dict() for d in service.live.device_status()]
 
 
-async def _source_call(service: Service, method: str, what: str, *args: Any) -> Any:
-    fn = getattr(service.live.source, method, None)
-    if fn is None:
+def _fixed_sensors(service: Service, what: str) -> ApiError:
+    return ApiError(
+        409,
+        f"{what} is not possible with the {service.live.source_name!r} source, whose "
+        "sensors are fixed; restart with 'hipsense serve --source ble' to use real sensors",
+    )
+
+
+def _scanning(service: Service, what: str) -> Scanning:
+    """The live source if it can scan and assign sensors, else 409."""
+    source = service.live.source
+    if not isinstance(source, Scanning):
+        raise _fixed_sensors(service, what)
+    return source
+
+
+def _seeking(service: Service, what: str) -> Seeking:
+    """The live source if it plays a recording, else 409; also 409 once it has ended or
+    failed (only a restart plays it again)."""
+    source = service.live.source
+    if not isinstance(source, Seeking):
         raise ApiError(
             409,
-            f"{what} is not possible with the {service.live.source_name!r} source, whose "
-            "sensors are fixed; restart with 'hipsense serve --source ble' to use real sensors",
+            f"{what} is only possible while replaying a recording; the "
+            f"{service.live.source_name!r} source is live (POST /api/replay plays a recording)",
         )
-    try:
-        result = fn(*args)
-        if asyncio.iscoroutine(result):
-            result = await result
-    except NotImplementedError as exc:
-        raise ApiError(501, f"{what} is not implemented yet: {exc}") from None
-    return result
+    state = service.live.source_state
+    if state in ("ended", "failed"):
+        why = "has ended" if state == "ended" else f"failed ({service.live.source_error})"
+        raise ApiError(
+            409,
+            f"{what} is not possible: the replay {why}; play it again from the start with "
+            "POST /api/replay/restart",
+        )
+    return source
 
 
 @router.post("/devices/scan", tags=["devices"])
 async def scan(service: ServiceDep) -> list[dict[str, Any]]:
     """Scan for BLE sensors (BLE source only)."""
-    found = await _source_call(service, "scan", "scanning for sensors")
-    return list(found or [])
+    return await _scanning(service, "scanning for sensors").scan()
 
 
 @router.post("/devices/{address}/connect", response_model=Ack, tags=["devices"])
 async def connect(address: Address, service: ServiceDep) -> Ack:
     """Connect a scanned sensor (BLE source only)."""
-    await _source_call(service, "connect", "connecting a sensor", address)
+    await _scanning(service, "connecting a sensor").connect(address)
     return Ack(message=f"connecting {address}")
 
 
 @router.put("/devices/{address}/role", response_model=Ack, tags=["devices"])
 async def assign_role(address: Address, body: AssignRole, service: ServiceDep) -> Ack:
     """Assign a body role to a connected sensor (BLE source only)."""
-    await _source_call(service, "assign_role", "assigning roles", address, body.role)
+    await _scanning(service, "assigning roles").assign_role(address, body.role)
     return Ack(message=f"{address} is now {body.role}")
 
 
@@ -176,17 +197,18 @@ async def results(service: ServiceDep) -> dict[str, Any]:
 # --- replay control --------------------------------------------------------------------------
 
 
-def _check_replay_playing(service: Service, what: str) -> None:
-    """409 once the replay has ended (or failed): only a restart plays it again."""
-    state = service.live.source_state
-    if getattr(service.live.source, "replay", None) is None or state not in ("ended", "failed"):
-        return
-    why = "has ended" if state == "ended" else f"failed ({service.live.source_error})"
-    raise ApiError(
-        409,
-        f"{what} is not possible: the replay {why}; play it again from the start with "
-        "POST /api/replay/restart",
-    )
+def replay_status(service: Service) -> dict[str, Any]:
+    """What is playing: the configured source or a replayed recording, and where it is."""
+    source = service.live.source
+    replay = source if isinstance(source, ReplaySource) else None
+    return {
+        "source": service.live.source_name,
+        "replaying": service.replaying,
+        "running": service.live.running,
+        "paused": None if replay is None else replay.paused,
+        "position_s": None if replay is None else round(replay.position_s, 3),
+        "duration_s": None if replay is None else round(replay.duration_s, 3),
+    }
 
 
 def _announce_source_state(service: Service) -> None:
@@ -197,8 +219,7 @@ def _announce_source_state(service: Service) -> None:
 @router.post("/replay/pause", response_model=Ack, tags=["recordings"])
 async def replay_pause(service: ServiceDep) -> Ack:
     """Pause a replay (409 once it has ended: restart it)."""
-    _check_replay_playing(service, "pausing")
-    await _source_call(service, "pause", "pausing")
+    _seeking(service, "pausing").pause()
     _announce_source_state(service)
     return Ack(message="paused")
 
@@ -206,8 +227,7 @@ async def replay_pause(service: ServiceDep) -> Ack:
 @router.post("/replay/resume", response_model=Ack, tags=["recordings"])
 async def replay_resume(service: ServiceDep) -> Ack:
     """Resume a paused replay (409 once it has ended: restart it)."""
-    _check_replay_playing(service, "resuming")
-    await _source_call(service, "resume", "resuming")
+    _seeking(service, "resuming").resume()
     _announce_source_state(service)
     return Ack(message="resumed")
 
@@ -215,8 +235,7 @@ async def replay_resume(service: ServiceDep) -> Ack:
 @router.post("/replay/seek", response_model=Ack, tags=["recordings"])
 async def replay_seek(body: ReplaySeek, service: ServiceDep) -> Ack:
     """Jump a replay to ``time_s`` (409 once it has ended: restart it)."""
-    _check_replay_playing(service, "seeking")
-    await _source_call(service, "seek", "seeking", body.time_s)
+    _seeking(service, "seeking").seek(body.time_s)
     return Ack(message=f"seeking to {body.time_s:g} s")
 
 
@@ -228,8 +247,8 @@ async def replay_restart(service: ServiceDep) -> dict[str, Any]:
     calibration routine; WebSocket clients are closed and reconnect to the new session.
     409 when the service is not replaying or a session is recording.
     """
-    restarted = getattr(service.live.source, "restarted", None)
-    if restarted is None:
+    source = service.live.source
+    if not isinstance(source, Seeking):
         raise ApiError(
             409,
             f"restarting is only possible while replaying a recording; the "
@@ -244,15 +263,14 @@ async def replay_restart(service: ServiceDep) -> dict[str, Any]:
     if service.make_live is None:
         raise ApiError(409, "this service cannot change its source")
     try:
-        source = await asyncio.to_thread(restarted)
+        restarted = await asyncio.to_thread(source.restarted)
     except OSError as exc:
         raise ApiError(
             409, f"the recording cannot be read again ({exc.strerror or exc}); is it still there?"
         ) from None
-    await service.switch_source(source, service.live.auto_calibrate, service.replaying)
-    from hipsense.api.file_routes import replay_status  # file_routes imports this module
-
-    return await replay_status(service)
+    assert isinstance(restarted, ReplaySource)
+    await service.switch_source(restarted, service.live.auto_calibrate, service.replaying)
+    return replay_status(service)
 
 
 # --- WebSocket -------------------------------------------------------------------------------

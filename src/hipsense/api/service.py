@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fastapi import Request, WebSocket
 
-from hipsense.api.sessions import SessionStore
 from hipsense.live import LiveSession, RecorderFeed
+from hipsense.recording.sessions import SessionStore
 from hipsense.sources import LiveSource
 
 

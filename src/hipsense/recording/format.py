@@ -42,7 +42,14 @@ import numpy as np
 import numpy.typing as npt
 
 from hipsense.errors import InputFormatError
-from hipsense.types import Marker, RawNotification, SampleBlock, SensorEvent, check_role
+from hipsense.types import (
+    ConnectionStart,
+    Marker,
+    RawNotification,
+    SampleBlock,
+    SensorEvent,
+    check_role,
+)
 
 MAGIC = b"\x89HSR\r\n\x1a\n"
 FORMAT_MAJOR = 1
@@ -214,6 +221,32 @@ def event_from_dict(d: dict[str, Any]) -> SensorEvent:
 
 
 # --- array bundles -------------------------------------------------------------------------
+
+
+CONNECTION_START = "connection_start"
+"""Kind of the EVENT record that stores a :class:`~hipsense.types.ConnectionStart`: the writer
+seals the raw notifications before it, so the record sits between the last notification of
+the old connection and the first of the new one (readers that do not know the kind see a
+sensor event)."""
+
+
+def connection_event(start: ConnectionStart, time_s: float) -> SensorEvent:
+    """The EVENT record's form of ``start`` at session time ``time_s``."""
+    return SensorEvent(
+        start.role,
+        CONNECTION_START,
+        time_s,
+        f"{start.role} sensor {start.address}: a new connection starts",
+        {"address": start.address, "host_time_ns": int(start.host_time_ns)},
+    )
+
+
+def connection_start(event: SensorEvent) -> ConnectionStart:
+    """The :class:`~hipsense.types.ConnectionStart` an EVENT record of kind
+    :data:`CONNECTION_START` stores."""
+    return ConnectionStart(
+        event.role, str(event.detail.get("address", "")), int(event.detail.get("host_time_ns", 0))
+    )
 
 
 def encode_bundle(fields: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> bytes:

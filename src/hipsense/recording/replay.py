@@ -7,27 +7,20 @@ feeds those blocks to a :class:`HipPipeline` one by one, as live would: the fram
 first calibration record are buffered and flushed when it arrives; without any calibration
 record the samples are collected and processed at the end exactly as ``hipsense process``
 does (calibration, then fusion from the start with the thigh lever arms).
-:class:`ReplaySource` paces the same items for the service (pause, resume, seek).
+:class:`hipsense.sources.replay.ReplaySource` paces the same items for the service.
 
-Raw notifications need the decoder/clock stage of the BLE layer. The replay imports it lazily:
-``hipsense.sensors.stream.decode_raw(sensors)`` with ``sensors`` the metadata's sensor list
-(dicts with ``role``, ``protocol``, ``address``, ``rate_hz``, ...), returning a callable that
-takes a list of :class:`RawNotification` (in receive order) and returns the list of
-:class:`SampleBlock` they complete. Until that module exists, replaying a raw-only recording
-fails with a clear :class:`ConfigurationError`.
+Raw notifications are decoded again by the live decoding stage
+(:class:`~hipsense.sensors.stream.StreamDecoder`), with its decoder reset at every recorded
+connection start, so the samples are the live session's, across reconnections too.
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import importlib
-import itertools
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +29,23 @@ import numpy as np
 from hipsense.body.calibration import Calibration
 from hipsense.errors import CalibrationError, ConfigurationError, InputFormatError
 from hipsense.pipeline import HipPipeline, estimate_rate_hz, process_session
-from hipsense.recording.format import RecordType, SessionMetadata
+from hipsense.recording.format import (
+    CONNECTION_START,
+    RecordType,
+    SessionMetadata,
+    connection_start,
+)
 from hipsense.recording.reader import DamageReport, RecordingReader
+from hipsense.sensors.stream import SensorStream, StreamDecoder
 from hipsense.types import (
     AngleBlock,
     Marker,
-    RawNotification,
     SampleBlock,
     SensorEvent,
     angle_columns,
 )
 
 SessionItem = SampleBlock | Marker | SensorEvent | Calibration
-RawDecoder = Callable[[list[RawNotification]], list[SampleBlock]]
 
 
 @dataclass
@@ -67,58 +64,32 @@ class RecordingOverview:
     damage: DamageReport
 
 
-def load_raw_decoder(metadata: SessionMetadata) -> RawDecoder:
-    """The BLE decoder/clock stage for this session's sensors (imported lazily).
-
-    Uses ``hipsense.sensors.stream.decode_raw(sensors)`` when the module provides it, else one
-    ``hipsense.sensors.stream.SensorStream`` per role (protocol, rate and the session's
-    ``session_start_ns`` from the metadata). Events the decoders raise again (gaps, malformed
-    packets) are dropped: the live session recorded its own.
+def raw_decoder(metadata: SessionMetadata) -> StreamDecoder:
+    """The live decoding stage for this session's sensors: one
+    :class:`~hipsense.sensors.stream.SensorStream` per role (protocol and rate from the
+    metadata, on the clock of its ``session_start_ns``), fed in receive order with the recorded
+    connection starts, as :class:`~hipsense.sensors.ble.BleSession` fed it live. Events the
+    streams raise again (gaps, malformed packets) are dropped by the caller: the live session
+    recorded its own.
 
     Raises
     ------
     ConfigurationError
-        if the stream stage is not available in this installation, or the metadata lacks what
-        it needs.
+        when the metadata lacks what the stage needs.
     """
-    try:
-        stream = importlib.import_module("hipsense.sensors.stream")
-    except ImportError:
-        raise ConfigurationError(
-            "this recording holds raw BLE notifications, and decoding them needs the sensor "
-            "stream stage (hipsense.sensors.stream), which this hipsense does not have yet; "
-            "upgrade hipsense"
-        ) from None
-    decode_raw = getattr(stream, "decode_raw", None)
-    if decode_raw is not None:
-        decoder: RawDecoder = decode_raw([asdict(s) for s in metadata.sensors])
-        return decoder
     if metadata.session_start_ns is None:
         raise ConfigurationError(
             "raw notifications without session_start_ns in the metadata: cannot place them on "
             "the session clock"
         )
-    streams: dict[str, Any] = {}
+    decoder = StreamDecoder()
     for sensor in metadata.sensors:
         if not sensor.rate_hz:
             raise ConfigurationError(f"{sensor.role}: the metadata has no rate for this sensor")
-        streams[sensor.role] = stream.SensorStream(
-            sensor.protocol, sensor.role, sensor.rate_hz, metadata.session_start_ns
+        decoder.add(
+            SensorStream(sensor.protocol, sensor.role, sensor.rate_hz, metadata.session_start_ns)
         )
-
-    def decode(notes: list[RawNotification]) -> list[SampleBlock]:
-        out: list[SampleBlock] = []
-        for role, sensor_stream in streams.items():
-            mine = [n for n in notes if n.role == role]
-            if mine:
-                block, _events = sensor_stream.feed_many(
-                    [n.data for n in mine], [n.host_time_ns for n in mine]
-                )
-                if len(block):
-                    out.append(block)
-        return out
-
-    return decode
+    return decoder
 
 
 def overview(path: str | Path) -> RecordingOverview:
@@ -200,7 +171,7 @@ def session_items(
     ``bulk`` selects decoded samples (``"samples"``) or raw notifications decoded again
     (``"raw"``, needs :func:`load_raw_decoder`); records of the other bulk kind are skipped.
     """
-    decoder: RawDecoder | None = None
+    decoder: StreamDecoder | None = None
     with RecordingReader(path) as reader:
         for record in reader.records():
             kind = record.kind
@@ -222,13 +193,19 @@ def session_items(
                 if decoder is None:
                     if metadata is None:
                         raise InputFormatError(f"{path}: raw data before the session metadata")
-                    decoder = load_raw_decoder(metadata)
+                    decoder = raw_decoder(metadata)
                 notes = record.value()
                 assert isinstance(notes, list)
-                for block in decoder(notes):
+                for block in decoder.decode(notes)[0]:
                     yield record.offset, block
                 continue
             value = record.value()
+            if isinstance(value, SensorEvent) and value.kind == CONNECTION_START:
+                # A new connection of a sensor begins here (the writer sealed the raw data
+                # before it): its decoder forgets partial packets, as live.
+                if bulk == "raw" and decoder is not None:
+                    decoder.decode([connection_start(value)])
+                continue
             assert isinstance(value, Marker | SensorEvent | Calibration)
             yield record.offset, value
 
@@ -261,6 +238,7 @@ def replay_recording(
     progress: Callable[[float], None] | None = None,
     keep_angles: bool = True,
     group_max_samples: int = 3000,
+    bulk: str | None = None,
 ) -> ReplayResult:
     """Run a recording through a :class:`HipPipeline`, block by block, as live would.
 
@@ -274,8 +252,14 @@ def replay_recording(
     keep_angles : also return every angle in :attr:`ReplayResult.angles`.
     group_max_samples : unpaced, up to this many samples (all sensors) are passed to one
         ``process`` call; 1 feeds every record on its own.
+    bulk : ``"samples"`` (the decoded samples as stored; the default when there are any) or
+        ``"raw"`` (the raw notifications decoded again by the live decoding stage).
     """
     info = overview(path)
+    if bulk is not None:
+        if bulk not in ("samples", "raw"):
+            raise ConfigurationError(f"bulk must be 'samples' or 'raw', got {bulk!r}")
+        info.bulk = bulk
     roles = list(info.rates_hz)
     pipe = HipPipeline(info.rates_hz, method=method, buffer_limit_s=np.inf)
     columns = angle_columns(roles)
@@ -473,138 +457,3 @@ def item_time_s(item: SessionItem) -> float:
     if isinstance(item, SensorEvent):
         return item.time_s
     return -np.inf  # a calibration applies from where it is
-
-
-class ReplaySource:
-    """A recording as a paced live source for the service (no web framework inside).
-
-    Parameters
-    ----------
-    path : the ``.hsr`` file.
-    speed : times real time; None = as fast as possible (unpaced).
-    step_s : blocks are cut into pieces of at most this many seconds, and pieces of all
-        sensors ending in the same ``step_s`` window are yielded together.
-
-    Examples
-    --------
-    >>> source = ReplaySource("session.hsr", speed=1.0)  # doctest: +SKIP
-    >>> async for items in source.stream():  # doctest: +SKIP
-    ...     pipeline.process([i for i in items if isinstance(i, SampleBlock)])
-    """
-
-    LOOKAHEAD_S = 1.0
-
-    def __init__(self, path: str | Path, speed: float | None = 1.0, step_s: float = 0.05) -> None:
-        if speed is not None and not speed > 0:
-            raise ConfigurationError(f"replay speed must be positive, got {speed}")
-        self.path = Path(path)
-        self.speed = speed
-        self.step_s = step_s
-        self.info = overview(self.path)
-        self.duration_s = self.info.duration_s
-        self.position_s = 0.0
-        self._running = asyncio.Event()
-        self._running.set()
-        self._seek_to: float | None = None
-
-    @property
-    def paused(self) -> bool:
-        """True between :meth:`pause` and :meth:`resume`."""
-        return not self._running.is_set()
-
-    def pause(self) -> None:
-        """Stop yielding until :meth:`resume`."""
-        self._running.clear()
-
-    def resume(self) -> None:
-        """Continue after :meth:`pause` (pacing restarts from the current position)."""
-        self._running.set()
-
-    def seek(self, time_s: float) -> None:
-        """Continue from session time ``time_s`` (forwards or backwards)."""
-        self._seek_to = max(0.0, float(time_s))
-
-    def _pieces(self, start_s: float) -> Iterator[tuple[float, int, SessionItem]]:
-        """Items from ``start_s`` on, blocks cut into ``step_s`` pieces, roughly time-ordered."""
-        counter = itertools.count()
-        for _, item in session_items(self.path, self.info.bulk, self.info.metadata):
-            if isinstance(item, SampleBlock):
-                t = item.time_s
-                first = int(np.searchsorted(t, start_s, side="left"))
-                if first >= len(t):
-                    continue
-                k0 = np.floor(t[first] / self.step_s) + 1
-                k1 = np.floor(t[-1] / self.step_s) + 2
-                cuts = np.searchsorted(t, np.arange(k0, k1) * self.step_s, side="left")
-                i = first
-                for j in cuts.tolist():
-                    if j > i:
-                        piece = item.slice(i, j)
-                        yield float(piece.time_s[-1]), next(counter), piece
-                        i = j
-            elif isinstance(item, Calibration) or item_time_s(item) >= start_s:
-                yield max(item_time_s(item), start_s), next(counter), item
-
-    def _ordered(self, start_s: float) -> Iterator[tuple[float, SessionItem]]:
-        heap: list[tuple[float, int, SessionItem]] = []
-        source = self._pieces(start_s)
-        exhausted = False
-        # How far the *samples* have been read: markers written up front (at the start of
-        # the file, with later times) must not stop the reading of the samples before them.
-        newest_s = -np.inf
-        while True:
-            while not exhausted and (not heap or newest_s - heap[0][0] < self.LOOKAHEAD_S):
-                nxt = next(source, None)
-                if nxt is None:
-                    exhausted = True
-                else:
-                    heapq.heappush(heap, nxt)
-                    if isinstance(nxt[2], SampleBlock):
-                        newest_s = max(newest_s, nxt[0])
-            if not heap:
-                return
-            t, _, item = heapq.heappop(heap)
-            yield t, item
-
-    async def stream(self) -> AsyncIterator[list[Any]]:
-        """Lists of items (SampleBlock, Marker, SensorEvent, Calibration) paced at ``speed``.
-
-        Each list holds the pieces ending in one ``step_s`` window; it ends at the end of the
-        recording.
-        """
-        start_s = 0.0
-        self.position_s = 0.0  # a stream started again plays from the beginning
-        while True:
-            restart = False
-            wall0 = time.perf_counter()
-            data0 = start_s
-            group: list[Any] = []
-            group_window: float | None = None
-            for t, item in self._ordered(start_s):
-                window = np.floor(max(t, 0.0) / self.step_s)
-                if group and window != group_window:
-                    yield group
-                    group = []
-                group_window = window
-                group.append(item)
-                if self._seek_to is not None:
-                    start_s, self._seek_to = self._seek_to, None
-                    self.position_s = start_s
-                    restart = True
-                    break
-                if not self._running.is_set():
-                    await self._running.wait()
-                    wall0 = time.perf_counter()
-                    data0 = self.position_s
-                if self.speed is not None:
-                    delay = (t - data0) / self.speed - (time.perf_counter() - wall0)
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                else:
-                    await asyncio.sleep(0)
-                self.position_s = max(self.position_s, t)
-            if restart:
-                continue
-            if group:
-                yield group
-            return

@@ -36,13 +36,21 @@ from bleak.exc import (
 from hipsense.errors import HipsenseError
 from hipsense.sensors.protocols import SPECS, identify
 from hipsense.sensors.protocols.base import BatteryStatus, GattWrite, ProtocolSpec
-from hipsense.sensors.stream import SensorStream
-from hipsense.types import ROLES, RawNotification, SampleBlock, SensorEvent, check_role
+from hipsense.sensors.stream import SensorStream, StreamDecoder
+from hipsense.types import (
+    ROLES,
+    ConnectionStart,
+    DeviceStatus,
+    RawNotification,
+    SampleBlock,
+    SensorEvent,
+    check_role,
+)
 
 LOW_BATTERY_PCT = 15.0
 """Below this level a ``low_battery`` event asks the user to charge the sensor."""
 
-Item = SampleBlock | SensorEvent | RawNotification
+Item = SampleBlock | SensorEvent | RawNotification | ConnectionStart
 
 
 # --- errors the user can act on ------------------------------------------------------------
@@ -317,13 +325,6 @@ class ReconnectPolicy:
 
 
 @dataclass
-class _Reset:
-    """Marker in the notification queue: a new connection of ``role`` starts here."""
-
-    role: str
-
-
-@dataclass
 class _Link:
     """Runtime state of one sensor of a session."""
 
@@ -340,8 +341,6 @@ class _Link:
     battery_pct: float | None = None
     low_battery_reported: bool = False
     last_battery: BatteryStatus | None = None
-    notifications: int = 0
-    gaps: int = 0
     disconnects: int = 0
     reconnects: int = 0
     last_error: str | None = None
@@ -403,8 +402,9 @@ class BleSession:
         self.rate_hz: dict[str, float] = {}
         self.session_start_ns = self.backend.now_ns()
         self._links: dict[str, _Link] = {}
-        self._raw: asyncio.Queue[RawNotification | SensorEvent | _Reset] = asyncio.Queue()
-        self._taken: list[RawNotification | SensorEvent | _Reset] = []
+        self._raw: asyncio.Queue[RawNotification | SensorEvent | ConnectionStart] = asyncio.Queue()
+        self._taken: list[RawNotification | SensorEvent | ConnectionStart] = []
+        self._decoder = StreamDecoder()
         self._out: asyncio.Queue[list[Item] | None] = asyncio.Queue()
         self._radio_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -469,6 +469,7 @@ class BleSession:
                     rssi_dbm=f.rssi_dbm,
                 )
                 self._links[role] = link
+                self._decoder.add(link.stream)
                 assert f.device is not None
                 async with self._radio_lock:
                     await self._connect(link, f.device, self.policy.connect_timeout_s * 2)
@@ -509,7 +510,7 @@ class BleSession:
                     f"({', '.join(link.spec.service_uuids)}): it is another kind of device; "
                     "check the address with 'hipsense scan'"
                 )
-            self._raw.put_nowait(_Reset(link.role))
+            self._raw.put_nowait(ConnectionStart(link.role, link.address, self.backend.now_ns()))
             # Devices that stream as soon as notifications are on (no stop command) are
             # configured first, so the stream starts at the configured rate; the others are
             # subscribed first, then started (the DOT requires this order).
@@ -578,42 +579,36 @@ class BleSession:
                 batch.append(self._raw.get_nowait())
             self._out.put_nowait(self._decode(batch))
 
-    def _decode(self, batch: list[RawNotification | SensorEvent | _Reset]) -> list[Item]:
-        raws: list[RawNotification] = []
+    def _decode(self, batch: list[RawNotification | SensorEvent | ConnectionStart]) -> list[Item]:
+        """Decode a batch in arrival order: the arrivals themselves (for recorders), then the
+        samples, then the events (the stream's and the session's, in the order they arose)."""
+        arrivals: list[Item] = []
         blocks: list[Item] = []
         events: list[Item] = []
-        run: list[RawNotification] = []
+        pending: list[RawNotification | ConnectionStart] = []
 
         def flush() -> None:
-            if not run:
+            if not pending:
                 return
-            link = self._links[run[0].role]
-            block, evs = link.stream.feed_many([r.data for r in run], [r.host_time_ns for r in run])
-            link.notifications += len(run)
-            link.gaps += sum(1 for e in evs if e.kind == "gap")
-            if len(block):
-                blocks.append(block)
-            events.extend(evs)
-            battery = getattr(link.stream.decoder, "battery", None)
-            if isinstance(battery, BatteryStatus) and battery is not link.last_battery:
-                link.last_battery = battery
-                events.extend(self._battery_events(link, battery))
-            run.clear()
+            new_blocks, stream_events = self._decoder.decode(pending)
+            blocks.extend(new_blocks)
+            events.extend(stream_events)
+            pending.clear()
+            for link in self._links.values():
+                battery = getattr(link.stream.decoder, "battery", None)
+                if isinstance(battery, BatteryStatus) and battery is not link.last_battery:
+                    link.last_battery = battery
+                    events.extend(self._battery_events(link, battery))
 
         for item in batch:
-            if isinstance(item, RawNotification):
-                if run and run[0].role != item.role:
-                    flush()
-                run.append(item)
-                raws.append(item)
-            else:
+            if isinstance(item, SensorEvent):
                 flush()
-                if isinstance(item, _Reset):
-                    self._links[item.role].stream.reset_connection()
-                else:
-                    events.append(item)
+                events.append(item)
+            else:
+                pending.append(item)
+                arrivals.append(item)
         flush()
-        return [*raws, *blocks, *events]
+        return [*arrivals, *blocks, *events]
 
     # --- supervisor: bring lost sensors back ---------------------------------------------------
     async def _supervise(self, link: _Link) -> None:
@@ -739,8 +734,10 @@ class BleSession:
                 return
             yield batch
 
-    def status(self) -> list[dict[str, Any]]:
-        """Per sensor: role, protocol, address, battery, RSSI, data rate, gaps, malformed..."""
+    def status(self) -> list[DeviceStatus]:
+        """Per connected sensor: the counts of its stream (samples, missing, filled, gaps,
+        malformed, clock drift) and of its connection (notifications, disconnects,
+        reconnects, battery, signal, last error)."""
         out = []
         for role in self.roles:
             link = self._links.get(role)
@@ -748,28 +745,55 @@ class BleSession:
                 continue
             clock = link.stream.clock
             out.append(
-                {
-                    "role": role,
-                    "protocol": link.spec.name,
-                    "address": link.address,
-                    "name": link.name,
-                    "connected": link.connected,
-                    "battery_pct": link.battery_pct,
-                    "rssi_dbm": link.rssi_dbm,
-                    "nominal_rate_hz": link.rate_hz,
-                    "data_rate_hz": clock.measured_rate_hz,
-                    "samples": clock.samples_received,
-                    "samples_missing": clock.samples_missing,
-                    "gaps": link.gaps,
-                    "malformed": link.stream.decoder.malformed_count,
-                    "notifications": link.notifications,
-                    "disconnects": link.disconnects,
-                    "reconnects": link.reconnects,
-                    "drift_ppm": clock.drift_ppm,
-                    "last_error": link.last_error,
-                }
+                DeviceStatus(
+                    role=role,
+                    protocol=link.spec.name,
+                    address=link.address,
+                    name=link.name,
+                    connected=link.connected,
+                    battery_pct=link.battery_pct,
+                    signal_dbm=None if link.rssi_dbm is None else float(link.rssi_dbm),
+                    data_rate_hz=float(clock.measured_rate_hz or 0.0),
+                    nominal_rate_hz=link.rate_hz,
+                    samples=clock.samples_received,
+                    samples_missing=clock.samples_missing,
+                    samples_filled=link.stream.samples_filled,
+                    gaps=self._decoder.gaps.get(role, 0),
+                    malformed=link.stream.decoder.malformed_count,
+                    notifications=self._decoder.notifications.get(role, 0),
+                    disconnects=link.disconnects,
+                    reconnects=link.reconnects,
+                    drift_ppm=clock.drift_ppm,
+                    last_error=link.last_error,
+                )
             )
         return out
+
+    async def scan(self, timeout_s: float) -> list[FoundDevice]:
+        """Scan while the session runs, once no reconnection is using the radio (one radio
+        operation at a time)."""
+        async with self._radio_lock:
+            return await scan(timeout_s, self.backend)
+
+    def reconnect(self, role: str) -> None:
+        """Ask for an immediate reconnection of ``role``'s sensor if it is not connected.
+
+        Raises
+        ------
+        BleError
+            when ``role`` is not part of this session.
+        """
+        link = self._links.get(role)
+        if link is None:
+            raise BleError(f"{role} is not part of the running session")
+        if not link.connected:
+            link.lost.set()
+
+    def arrival_wall_ns(self, host_time_ns: int) -> int:
+        """Wall-clock time (``time.time_ns``) a notification stamped ``host_time_ns`` arrived:
+        its age on the backend's clock taken from now (the two clocks are never compared
+        directly; in the simulator the backend clock is the virtual radio's)."""
+        return time.time_ns() - max(0, int(self.backend.now_ns()) - int(host_time_ns))
 
     async def stop(self) -> None:
         """Stop streaming, disconnect every sensor and end :meth:`items`."""
@@ -781,7 +805,7 @@ class BleSession:
                 await task
         self._tasks = []
         # Decode what already arrived, so nothing received is lost.
-        pending: list[RawNotification | SensorEvent | _Reset] = self._taken
+        pending: list[RawNotification | SensorEvent | ConnectionStart] = self._taken
         self._taken = []
         while not self._raw.empty():
             pending.append(self._raw.get_nowait())
@@ -809,12 +833,3 @@ class BleSession:
                     await asyncio.wait_for(client.stop_notify(link.spec.data_char_uuid), 2.0)
             with contextlib.suppress(BleakError, OSError, TimeoutError, asyncio.TimeoutError):
                 await asyncio.wait_for(client.disconnect(), 5.0)
-
-
-def __getattr__(name: str) -> Any:
-    # BleSource lives in its own module; imported lazily to keep this one small.
-    if name == "BleSource":
-        from hipsense.sensors.ble_source import BleSource
-
-        return BleSource
-    raise AttributeError(name)

@@ -1,19 +1,29 @@
-"""One sensor's notification bytes -> samples on the session clock (decode + clock).
+"""Notification bytes -> samples on the session clock (decode + clock), live and replay alike.
 
-Live BLE and replay both go through :class:`SensorStream`, so a replay of recorded bytes with
-their host receive times gives the very samples the live session had.
+:class:`SensorStream` is one sensor's decoder and clock; :class:`StreamDecoder` is the
+session's set of them, fed in receive order with the raw notifications and the
+:class:`~hipsense.types.ConnectionStart` of every (re)connection. The BLE session decodes
+through a :class:`StreamDecoder`, and so does a replay of recorded bytes, so the replay gives
+the very samples the live session had, across reconnections too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from hipsense.sensors.clock import SensorClock
 from hipsense.sensors.protocols import SPECS
 from hipsense.sensors.protocols.base import DecodedSamples, ProtocolSpec
-from hipsense.types import FloatArray, SampleBlock, SensorEvent, check_role
+from hipsense.types import (
+    ConnectionStart,
+    FloatArray,
+    RawNotification,
+    SampleBlock,
+    SensorEvent,
+    check_role,
+)
 
 MAX_FILL_S = 0.1
 """Holes up to this long (s) are filled by interpolation; see ``SensorStream``."""
@@ -152,3 +162,70 @@ class SensorStream:
             fill(gyr_all)[keep],
             None if mag_all is None else fill(mag_all)[keep],
         )
+
+
+class StreamDecoder:
+    """The sensor streams of a session, fed with what arrived in receive order.
+
+    Consecutive notifications of one sensor are decoded in one call (decoding costs per call);
+    a :class:`~hipsense.types.ConnectionStart` resets its sensor's decoder before the
+    notifications that follow it. Any split of the same arrival sequence into :meth:`decode`
+    calls gives the same samples.
+
+    Parameters
+    ----------
+    streams : role -> that sensor's :class:`SensorStream`.
+
+    Attributes
+    ----------
+    notifications : role -> notifications decoded so far.
+    gaps : role -> gap events raised so far.
+    """
+
+    def __init__(self, streams: Mapping[str, SensorStream] | None = None) -> None:
+        self.streams: dict[str, SensorStream] = {}
+        self.notifications: dict[str, int] = {}
+        self.gaps: dict[str, int] = {}
+        for stream in (streams or {}).values():
+            self.add(stream)
+
+    def add(self, stream: SensorStream) -> None:
+        """Decode ``stream.role``'s notifications with ``stream`` from now on."""
+        self.streams[stream.role] = stream
+        self.notifications[stream.role] = 0
+        self.gaps[stream.role] = 0
+
+    def decode(
+        self, arrivals: Sequence[RawNotification | ConnectionStart]
+    ) -> tuple[list[SampleBlock], list[SensorEvent]]:
+        """Samples and events of ``arrivals`` (notifications of unknown roles are ignored)."""
+        blocks: list[SampleBlock] = []
+        events: list[SensorEvent] = []
+        run: list[RawNotification] = []
+
+        def flush() -> None:
+            if not run:
+                return
+            role = run[0].role
+            block, evs = self.streams[role].feed_many(
+                [r.data for r in run], [r.host_time_ns for r in run]
+            )
+            self.notifications[role] += len(run)
+            self.gaps[role] += sum(1 for e in evs if e.kind == "gap")
+            if len(block):
+                blocks.append(block)
+            events.extend(evs)
+            run.clear()
+
+        for item in arrivals:
+            if item.role not in self.streams:
+                continue
+            if isinstance(item, ConnectionStart):
+                flush()
+                self.streams[item.role].reset_connection()
+                continue
+            if run and run[0].role != item.role:
+                flush()
+            run.append(item)
+        flush()
+        return blocks, events

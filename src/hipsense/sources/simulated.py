@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hipsense.errors import ConfigurationError
-from hipsense.sources import SourceItem
+from hipsense.sources import DeviceInfo, SourceBatch, SourceItem
 from hipsense.sources.pacing import Pacer
 from hipsense.types import ROLES, Marker, SampleBlock, SensorEvent, check_role
 
@@ -45,7 +45,7 @@ class _PlainSession:
     markers: Sequence[Any]
 
 
-def _simulator() -> Any:
+def simulator() -> Any:
     """The ``hipsim`` package, or a clear error when it is not installed."""
     try:
         import hipsim
@@ -67,7 +67,7 @@ def simulate_demo(
     ConfigurationError
         when the simulator is not installed or does not know ``scenario``.
     """
-    hipsim = _simulator()
+    hipsim = simulator()
     kwargs: dict[str, Any] = {}
     if duration_s is not None:
         kwargs["duration_s"] = duration_s
@@ -93,7 +93,7 @@ def simulate_assessment_demo(seed: int = 0) -> tuple[SimulatedSession, Any]:
     ConfigurationError
         when the simulator is not installed.
     """
-    _simulator()
+    simulator()
     from hipsim.assessment import assessment_demo_session
 
     session, timeline = assessment_demo_session(seed)
@@ -114,7 +114,7 @@ class SimulatedSource:
     Examples
     --------
     >>> source = SimulatedSource(simulate_demo(seed=1))  # doctest: +SKIP
-    >>> async for items in source.stream(): ...  # doctest: +SKIP
+    >>> async for batch in source.stream(): ...  # doctest: +SKIP
     """
 
     name = "sim"
@@ -147,12 +147,17 @@ class SimulatedSource:
         # One period per loop: the longest sensor plus one sample, so times stay increasing.
         self.period_s = max(ends) + 1.0 / min(self.rate_hz.values())
 
-    def devices(self) -> list[dict[str, Any]]:
+    @property
+    def session_start_ns(self) -> int | None:
+        """None: simulated samples come without raw notifications."""
+        return None
+
+    def devices(self) -> list[DeviceInfo]:
         """Descriptions of the virtual sensors (role, protocol, address)."""
-        return [
-            {"role": r, "protocol": "simulated", "address": f"sim:{r}", "signal_dbm": -55}
-            for r in self.roles
-        ]
+        return [DeviceInfo(r, "simulated", f"sim:{r}", signal_dbm=-55) for r in self.roles]
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
     def _block(self, t0: float, t1: float, offset: float) -> list[SourceItem]:
         items: list[SourceItem] = []
@@ -176,20 +181,22 @@ class SimulatedSource:
                 )
         return items
 
-    async def stream(self) -> AsyncIterator[list[SourceItem]]:
+    async def stream(self) -> AsyncIterator[SourceBatch]:
         """Yield the session in blocks of ``block_s`` wall-clock seconds, paced in real time."""
         step_s = self.block_s * self.speed
         pacer = Pacer(self.speed)
-        yield [
-            SensorEvent(
-                r,
-                "connected",
-                0.0,
-                f"virtual {r} sensor connected",
-                {"battery_pct": self.battery_pct, "address": f"sim:{r}"},
-            )
-            for r in self.roles
-        ]
+        yield SourceBatch(
+            [
+                SensorEvent(
+                    r,
+                    "connected",
+                    0.0,
+                    f"virtual {r} sensor connected",
+                    {"battery_pct": self.battery_pct, "address": f"sim:{r}"},
+                )
+                for r in self.roles
+            ]
+        )
         session_t = 0.0
         lap = 0
         while True:
@@ -200,7 +207,7 @@ class SimulatedSource:
                 await pacer.wait(session_t + t_next)
                 items = self._block(t, t_next, offset)
                 if items:
-                    yield items
+                    yield SourceBatch(items)
                 t = t_next
             session_t += self.period_s
             lap += 1

@@ -1,30 +1,81 @@
-"""The BLE live source of the service: real sensors through :class:`BleSession`.
+"""BLE live sources: sensors streaming through hipsense's :class:`~hipsense.sensors.ble.BleSession`.
 
-It follows :class:`hipsense.sources.LiveSource` (``roles``, ``rate_hz``, ``stream()``) and the
-optional capabilities the service discovers: ``devices()``, ``status()``, ``scan()``,
-``connect(address)``, ``assign_role(address, role)`` and ``close()``.
+:class:`BleSessionSource` turns a running BLE session into :class:`~hipsense.sources.SourceBatch`
+items (each batch stamped with the wall-clock time its first notification arrived) and reports
+the session's per-sensor status. :class:`BleSource` streams the real sensors whose roles are
+remembered in the data directory and can scan, connect and assign roles
+(:class:`~hipsense.sources.Scanning`); :mod:`hipsense.sources.virtual_ble` streams simulated
+sensors through the same session over a virtual radio.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from hipsense.errors import ConfigurationError
 from hipsense.sensors.ble import (
     BleBackend,
+    BleError,
     BleSession,
     FoundDevice,
-    Item,
     ReconnectPolicy,
     scan,
 )
 from hipsense.sensors.ble_roles import RoleStore
 from hipsense.sensors.protocols import SPECS
-from hipsense.types import check_role
+from hipsense.sources import DeviceInfo, DeviceStatus, SourceBatch
+from hipsense.types import RawNotification, check_role
 
 
-class BleSource:
+class BleSessionSource:
+    """What every BLE source shares: the session's items as batches, its status, closing.
+
+    Subclasses set ``name``, ``roles`` and ``rate_hz`` and open the session in ``stream``.
+    """
+
+    name = "ble"
+    roles: list[str]
+    rate_hz: dict[str, float]
+
+    def __init__(self) -> None:
+        self.session: BleSession | None = None
+
+    @property
+    def session_start_ns(self) -> int | None:
+        """The BLE session's host clock at session time 0 (None before it starts)."""
+        return None if self.session is None else self.session.session_start_ns
+
+    def status(self) -> list[DeviceStatus]:
+        """The BLE session's per-sensor status (empty before streaming starts)."""
+        return [] if self.session is None else self.session.status()
+
+    async def _batches(self, session: BleSession) -> AsyncIterator[SourceBatch]:
+        """Start ``session`` and yield what it decodes, until it stops; then stop it."""
+        self.session = session
+        try:
+            await session.start()
+            self._started(session)
+            async for items in session.items():
+                raw_ns = [i.host_time_ns for i in items if isinstance(i, RawNotification)]
+                arrived = session.arrival_wall_ns(min(raw_ns)) if raw_ns else time.time_ns()
+                yield SourceBatch(list(items), arrived)
+        finally:
+            await session.stop()
+            self.session = None
+
+    def _started(self, session: BleSession) -> None:
+        """Every sensor is connected (subclasses remember what they found)."""
+
+    async def close(self) -> None:
+        """Disconnect every sensor."""
+        if self.session is not None:
+            await self.session.stop()
+            self.session = None
+
+
+class BleSource(BleSessionSource):
     """Stream the sensors whose roles are remembered (or given) over BLE.
 
     Parameters
@@ -48,6 +99,7 @@ class BleSource:
         policy: ReconnectPolicy | None = None,
         scan_timeout_s: float = 5.0,
     ) -> None:
+        super().__init__()
         self.store = store or RoleStore()
         given = dict(assignments or {})
         for role, address in given.items():
@@ -70,25 +122,16 @@ class BleSource:
             protocol = self.store.protocol_of(address)
             spec = SPECS.get(protocol) if protocol else None
             self.rate_hz[role] = spec.check_rate(rate_hz) if spec else float(rate_hz)
-        self.session: BleSession | None = None
         self._last_scan: dict[str, FoundDevice] = {}
 
-    def devices(self) -> list[dict[str, Any]]:
+    def devices(self) -> list[DeviceInfo]:
         """Static descriptions: role, protocol (if known) and address."""
         return [
-            {
-                "role": role,
-                "protocol": self.store.protocol_of(address) or "unknown",
-                "address": address,
-            }
+            DeviceInfo(role, self.store.protocol_of(address) or "unknown", address)
             for role, address in self.assignments.items()
         ]
 
-    def status(self) -> list[dict[str, Any]]:
-        """Live per-sensor status (battery, RSSI, data rate, gaps, malformed, connected)."""
-        return self.devices() if self.session is None else self.session.status()
-
-    async def stream(self) -> AsyncIterator[list[Item]]:
+    def stream(self) -> AsyncIterator[SourceBatch]:
         """Scan once, connect the sensors one at a time, then yield what they send."""
         session = BleSession(
             self.assignments,
@@ -97,23 +140,19 @@ class BleSource:
             policy=self.policy,
             scan_timeout_s=self.scan_timeout_s,
         )
-        self.session = session
-        try:
-            await session.start()
-            for role, link in session._links.items():
-                self.store.assign(link.address, role, protocol=link.spec.name, name=link.name)
-            self.store.save()
-            async for items in session.items():
-                yield items
-        finally:
-            await session.stop()
-            self.session = None
+        return self._batches(session)
+
+    def _started(self, session: BleSession) -> None:
+        for status in session.status():
+            self.store.assign(
+                status.address, status.role, protocol=status.protocol, name=status.name
+            )
+        self.store.save()
 
     async def scan(self) -> list[dict[str, Any]]:
-        """Scan for sensors (refused while a session is connecting or reconnecting)."""
+        """Scan for sensors (waits while the session connects or reconnects a sensor)."""
         if self.session is not None:
-            async with self.session._radio_lock:
-                found = await scan(self.scan_timeout_s, self.backend)
+            found = await self.session.scan(self.scan_timeout_s)
         else:
             found = await scan(self.scan_timeout_s, self.backend)
         self._last_scan = {f.address: f for f in found}
@@ -142,14 +181,11 @@ class BleSource:
         role = self.store.role_of(address)
         if role is None:
             raise ConfigurationError(f"{address} has no role: assign one first")
-        if self.session is None or role not in self.session._links:
+        if self.session is None:
             raise ConfigurationError(f"{address} ({role}) is not part of the running session")
-        link = self.session._links[role]
-        if not link.connected:
-            link.lost.set()
-
-    async def close(self) -> None:
-        """Disconnect every sensor."""
-        if self.session is not None:
-            await self.session.stop()
-            self.session = None
+        try:
+            self.session.reconnect(role)
+        except BleError:
+            raise ConfigurationError(
+                f"{address} ({role}) is not part of the running session"
+            ) from None

@@ -1,4 +1,11 @@
-"""Recorded sessions: one ``.hsr`` recording per session, listed by the SQLite session index.
+"""Recorded sessions: the one recorder, and the store of the data directory's recordings.
+
+:class:`SessionRecorder` writes one session's ``.hsr`` file from the items a live source and the
+live session produce (samples, raw notifications, connection starts, sensor events with their
+own times, markers, calibrations, angles and analysis results); ``hipsense record`` and the
+service's recordings both go through it. :class:`SessionStore` lists, creates and deletes
+recordings and keeps the SQLite index; its errors are storage errors
+(:class:`~hipsense.errors.StorageError`), which the API maps to HTTP answers.
 
 ::
 
@@ -27,31 +34,68 @@ from typing import Any
 
 import numpy as np
 
-from hipsense.api.errors import ApiError
 from hipsense.body.calibration import Calibration
-from hipsense.errors import ConfigurationError, InputFormatError
-from hipsense.live import LiveSession, marker_dict
-from hipsense.recording.format import SUFFIX, RecordType, SensorInfo, SessionMetadata
+from hipsense.errors import (
+    ConfigurationError,
+    InputFormatError,
+    RecordingConflictError,
+    RecordingNotFoundError,
+    StorageError,
+)
+from hipsense.recording.format import (
+    SUFFIX,
+    RecordType,
+    SensorInfo,
+    SessionMetadata,
+    connection_event,
+)
 from hipsense.recording.index import INDEX_FILE, SessionIndex, SessionSummary, check_name
 from hipsense.recording.reader import RecordingReader
 from hipsense.recording.writer import RecordingWriter
-from hipsense.types import AngleBlock, Marker, RawNotification, SampleBlock, SensorEvent
+from hipsense.types import (
+    AnalysisEvent,
+    AngleBlock,
+    ConnectionStart,
+    DeviceStatus,
+    Marker,
+    RawNotification,
+    SampleBlock,
+    SensorEvent,
+    marker_dict,
+)
+
+RecordItem = (
+    SampleBlock
+    | RawNotification
+    | ConnectionStart
+    | SensorEvent
+    | Marker
+    | Calibration
+    | AngleBlock
+    | AnalysisEvent
+)
+"""What a :class:`SessionRecorder` takes."""
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_ANALYSIS_EVENTS = 1000
 
 
 def safe_child(root: Path, name: str, what: str = "session") -> Path:
-    """``root / name`` if ``name`` is a plain name that stays inside ``root``, else 400."""
+    """``root / name`` if ``name`` is a plain name that stays inside ``root``.
+
+    Raises
+    ------
+    StorageError
+        for any other name.
+    """
     if not NAME_RE.match(name) or ".." in name:
-        raise ApiError(
-            400,
+        raise StorageError(
             f"invalid {what} name {name[:80]!r}: use letters, digits, '_', '-' and '.', "
             "starting with a letter or digit (at most 64 characters)",
         )
     path = (root / name).resolve()
     if path.parent != root.resolve():
-        raise ApiError(400, f"invalid {what} name {name[:80]!r}: it leaves the data directory")
+        raise StorageError(f"invalid {what} name {name[:80]!r}: it leaves the data directory")
     return path
 
 
@@ -65,14 +109,16 @@ def _shift_calibration(calibration: Calibration, t0_s: float) -> Calibration:
 
 
 class SessionRecorder:
-    """Write one session's ``.hsr`` file; :meth:`write_batch` runs in the recorder thread.
+    """Write one session's ``.hsr`` file; :meth:`write_batch` may run in a worker thread.
 
     Parameters
     ----------
-    path : the new recording file (refused if it exists).
-    metadata : session metadata (sensors, source, ``session_start_ns`` of the recording).
+    path : the new recording file (refused if it exists, unless ``overwrite``).
+    metadata : session metadata (sensors, source, ``session_start_ns`` of the recording:
+        the host clock at time 0 of the file).
     t0_s : live session time at which the recording starts; it becomes time 0 in the file.
     note : the user's note, kept in the summary too.
+    overwrite : replace an existing file.
 
     Samples and raw notifications go to the writer as they come (no per-sample Python); angle
     blocks are only counted and their ranges kept for the summary, since a replay of the
@@ -80,7 +126,12 @@ class SessionRecorder:
     """
 
     def __init__(
-        self, path: Path, metadata: SessionMetadata, t0_s: float = 0.0, note: str = ""
+        self,
+        path: Path,
+        metadata: SessionMetadata,
+        t0_s: float = 0.0,
+        note: str = "",
+        overwrite: bool = False,
     ) -> None:
         self.path = path
         self.name = path.stem
@@ -88,7 +139,8 @@ class SessionRecorder:
         self.t0_s = float(t0_s)
         self.started_at = datetime.now().isoformat(timespec="seconds")
         self.source = metadata.source
-        self.writer = RecordingWriter(path, metadata)
+        self.session_start_ns = metadata.session_start_ns
+        self.writer = RecordingWriter(path, metadata, overwrite=overwrite)
         self._lock = threading.Lock()
         self.samples: dict[str, int] = {}
         self.raw_notifications = 0
@@ -103,23 +155,28 @@ class SessionRecorder:
 
     # --- items from the live session -----------------------------------------------------
 
-    def write_batch(self, batch: list[tuple[str, Any]]) -> None:
-        """Write items ``(kind, obj)``: samples, raw, angles, event, marker, calibration."""
+    def write_batch(self, batch: list[RecordItem]) -> None:
+        """Write items in the order given (other types are ignored)."""
         with self._lock:
-            for kind, obj in batch:
-                if kind == "samples" and isinstance(obj, SampleBlock):
-                    self._add_samples(obj)
-                elif kind == "raw" and isinstance(obj, RawNotification):
-                    self.writer.add_raw(obj)
+            for item in batch:
+                if isinstance(item, SampleBlock):
+                    self._add_samples(item)
+                elif isinstance(item, RawNotification):
+                    self.writer.add_raw(item)
                     self.raw_notifications += 1
-                elif kind == "angles" and isinstance(obj, AngleBlock):
-                    self._add_angles(obj)
-                elif kind == "marker" and isinstance(obj, Marker):
-                    self._add_marker(obj)
-                elif kind == "calibration":
-                    self.set_calibration(obj)
-                elif kind == "event" and isinstance(obj, dict):
-                    self._add_event(obj)
+                elif isinstance(item, ConnectionStart):
+                    self._add_connection(item)
+                elif isinstance(item, SensorEvent):
+                    self.writer.add_event(replace(item, time_s=max(0.0, item.time_s - self.t0_s)))
+                    self.sensor_events += 1
+                elif isinstance(item, AngleBlock):
+                    self._add_angles(item)
+                elif isinstance(item, Marker):
+                    self._add_marker(item)
+                elif isinstance(item, Calibration):
+                    self.set_calibration(item)
+                elif isinstance(item, AnalysisEvent):
+                    self._add_analysis(item)
 
     def _add_samples(self, block: SampleBlock) -> None:
         # Samples of a lagging sensor from before the start were processed live already.
@@ -151,30 +208,22 @@ class SessionRecorder:
         self.writer.add_marker(shifted)
         self.markers.append(marker_dict(shifted))
 
-    def set_calibration(self, calibration: Calibration | dict[str, Any]) -> None:
-        """Write the calibration in use from now on (a :class:`Calibration` or its dict)."""
-        if isinstance(calibration, dict):
-            calibration = Calibration.from_dict(calibration)
+    def set_calibration(self, calibration: Calibration) -> None:
+        """Write the calibration in use from now on."""
         shifted = _shift_calibration(calibration, self.t0_s)
         self.writer.set_calibration(shifted)
         self.calibration = shifted.to_dict()
 
-    def _add_event(self, message: dict[str, Any]) -> None:
-        time_s = max(0.0, float(message.get("time_s", 0.0)) - self.t0_s)
-        if message.get("type") == "sensor":
-            detail = message.get("detail") or {}
-            event = SensorEvent(
-                str(message.get("role", "")),
-                str(message.get("kind", "")),
-                time_s,
-                str(message.get("message", "")),
-                {k: v for k, v in detail.items() if isinstance(v, int | float | str)},
-            )
-            self.writer.add_event(event)
-            self.sensor_events += 1
-        elif message.get("type") == "analysis" and len(self.analysis) < MAX_ANALYSIS_EVENTS:
-            payload = {k: v for k, v in message.items() if k != "type"}
-            self.analysis.append({**payload, "time_s": round(time_s, 3)})
+    def _add_connection(self, start: ConnectionStart) -> None:
+        """Seal the raw data so far and mark the new connection after it."""
+        start_ns = self.session_start_ns
+        time_s = 0.0 if start_ns is None else max(0.0, (start.host_time_ns - start_ns) / 1e9)
+        self.writer.add_event(connection_event(start, time_s))
+
+    def _add_analysis(self, event: AnalysisEvent) -> None:
+        if len(self.analysis) < MAX_ANALYSIS_EVENTS:
+            time_s = max(0.0, event.time_s - self.t0_s)
+            self.analysis.append({**event.payload, "time_s": round(time_s, 3)})
 
     # --- from the API ----------------------------------------------------------------------
 
@@ -215,9 +264,17 @@ class SessionRecorder:
         return summary
 
 
-def recording_metadata(live: LiveSession, subject: str, note: str, t0_s: float) -> SessionMetadata:
-    """Metadata of a recording of ``live`` starting at live session time ``t0_s``."""
-    start_ns = live.session_start_ns()
+def recording_metadata(
+    devices: list[DeviceStatus],
+    source: str,
+    subject: str,
+    note: str,
+    t0_s: float,
+    session_start_ns: int | None,
+    recorded_by: str,
+) -> SessionMetadata:
+    """Metadata of a recording of ``devices`` starting at session time ``t0_s`` (its host
+    clock ``session_start_ns`` at session time 0 moves to the recording's time 0)."""
     sensors = [
         SensorInfo(
             role=d.role,
@@ -226,14 +283,14 @@ def recording_metadata(live: LiveSession, subject: str, note: str, t0_s: float) 
             rate_hz=d.nominal_rate_hz or None,
             battery_pct=d.battery_pct,
         )
-        for d in live.devices.values()
+        for d in devices
     ]
     return SessionMetadata(
         subject=subject,
-        source=live.source_name,
+        source=source,
         sensors=sensors,
-        session_start_ns=None if start_ns is None else start_ns + round(t0_s * 1e9),
-        extra={"note": note, "live_time_offset_s": round(t0_s, 6), "recorded_by": "hipsense serve"},
+        session_start_ns=None if session_start_ns is None else session_start_ns + round(t0_s * 1e9),
+        extra={"note": note, "live_time_offset_s": round(t0_s, 6), "recorded_by": recorded_by},
     )
 
 
@@ -260,42 +317,52 @@ class SessionStore:
     # --- names and files -------------------------------------------------------------------
 
     def path(self, name: str) -> Path:
-        """Path of recording ``name`` (with or without ``.hsr``), 400 for unsafe names."""
+        """Path of recording ``name`` (with or without ``.hsr``); StorageError if unsafe."""
         try:
             return self.index.path_for(name)
         except ConfigurationError as exc:
-            raise ApiError(400, str(exc)) from None
+            raise StorageError(str(exc)) from None
 
     def existing(self, name: str) -> Path:
-        """Path of an existing recording, else 404."""
+        """Path of an existing recording, else :class:`RecordingNotFoundError`."""
         path = self.path(name)
         if not path.is_file():
-            raise ApiError(404, f"no recording named {name[:80]!r}; GET /api/sessions lists them")
+            raise RecordingNotFoundError(
+                f"no recording named {name[:80]!r}; GET /api/sessions lists them"
+            )
         return path
 
     def check_not_recording(self, name: str, doing: str) -> None:
-        """409 if ``name`` is the session being recorded."""
+        """:class:`RecordingConflictError` if ``name`` is the session being recorded."""
         if self.active is not None and self.active.name == check_name(name):
-            raise ApiError(
-                409, f"session {self.active.name!r} is recording; stop it before {doing}"
+            raise RecordingConflictError(
+                f"session {self.active.name!r} is recording; stop it before {doing}"
             )
 
     # --- recording -------------------------------------------------------------------------
 
     def create(
-        self, name: str | None, note: str, subject: str, live: LiveSession
+        self,
+        name: str | None,
+        note: str,
+        metadata: SessionMetadata,
+        t0_s: float,
+        calibration: Calibration | None,
     ) -> SessionRecorder:
-        """A new recording of ``live`` (409 if one is recording or the name is taken)."""
+        """A new recording from live session time ``t0_s`` on, starting with the calibration
+        in use (:class:`RecordingConflictError` if one is recording or the name is taken)."""
         if self.active is not None:
-            raise ApiError(409, f"session {self.active.name!r} is already recording; stop it first")
+            raise RecordingConflictError(
+                f"session {self.active.name!r} is already recording; stop it first"
+            )
         name = name or datetime.now().strftime("session-%Y%m%d-%H%M%S")
         safe_child(self.root, name)
         path = self.path(name)
         if path.exists():
-            raise ApiError(409, f"a session named {name!r} exists already; choose another name")
-        t0_s = live.time_s
-        recorder = SessionRecorder(path, recording_metadata(live, subject, note, t0_s), t0_s, note)
-        calibration = live.pipeline.calibration_
+            raise RecordingConflictError(
+                f"a session named {name!r} exists already; choose another name"
+            )
+        recorder = SessionRecorder(path, metadata, t0_s, note)
         if calibration is not None:
             recorder.set_calibration(calibration)
         self.active = recorder
@@ -345,7 +412,9 @@ class SessionStore:
                 try:
                     row = self.index.add(path.stem)
                 except InputFormatError as exc:
-                    raise ApiError(409, f"{path.name} is not a readable recording: {exc}") from None
+                    raise RecordingConflictError(
+                        f"{path.name} is not a readable recording: {exc}"
+                    ) from None
             return row
 
     def delete(self, name: str) -> None:
