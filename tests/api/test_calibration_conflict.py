@@ -10,7 +10,7 @@ from api_helpers import wait_for
 from fastapi.testclient import TestClient
 
 from hipsense.body.calibration import Calibration
-from hipsense.live import GuidedCalibration
+from hipsense.body.guided import GuidedCalibration
 
 ACTIVE = ("static", "knee_lifts", "hinges", "calibrating")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hipsense.live import GuidedCalibration
+from hipsense.body.guided import GuidedCalibration
 from hipsense.sources.simulated import SimulatedSession
 from hipsense.types import ROLES, SampleBlock
 
