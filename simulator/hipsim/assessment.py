@@ -935,7 +935,7 @@ def truth_hold_verdicts(
     dt = 1.0 / TRUTH_RATE_HZ
 
     def window(start_s: float, length_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        t = start_s + np.arange(round(length_s * TRUTH_RATE_HZ)) * dt
+        t = start_s + np.arange(round(length_s * TRUTH_RATE_HZ), dtype=np.float64) * dt
         truth = session.truth_at(t)
         return t, -truth[flexion], truth["pelvic_tilt_deg"]
 

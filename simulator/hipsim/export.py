@@ -30,7 +30,7 @@ def write_samples_csv(session: SimSession, path: str | Path) -> None:
     parts = []
     for b in blocks:
         cols = [b.acc_m_s2, b.gyr_rad_s]
-        if with_mag:
+        if with_mag and b.mag_uT is not None:  # with_mag: every block has one
             cols.append(b.mag_uT)
         parts.append(np.hstack(cols))
     values = np.vstack(parts) if parts else np.zeros((0, 9 if with_mag else 6))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hipsense.body.frames import qconj, qmul, qrotate, quat_to_rotvec
-from hipsense.types import FloatArray, SampleBlock
+from hipsense.types import FloatArray, SampleBlock, check_role
 from hipsim.kinematics import BodyModel, sensor_motion
 from hipsim.script import MotionScript
 
@@ -197,7 +197,7 @@ def sample_sensor(
     draw = draw_errors(errors, rng, rate_hz)
     period = 1.0 / rate_hz
     n = int(np.floor((script.duration_s - draw.start_offset_s) * rate_hz + 1e-9)) + 1
-    t_nominal = draw.start_offset_s + np.arange(n) * period
+    t_nominal = draw.start_offset_s + np.arange(n, dtype=np.float64) * period
     jitter = np.clip(rng.normal(size=n) * errors.jitter_s, -0.4 * period, 0.4 * period)
     t_true = t_nominal + jitter
     gyr, acc, mag = ideal_signals(
@@ -222,4 +222,4 @@ def sample_sensor(
     acc = np.clip(acc, -errors.acc_saturation_m_s2, errors.acc_saturation_m_s2)
     if mag is not None:
         mag = mag + draw.mag_offset_uT + rng.normal(size=(n, 3)) * errors.mag_noise_uT
-    return SampleBlock(role, t_nominal, acc, gyr, mag), draw
+    return SampleBlock(check_role(role), t_nominal, acc, gyr, mag), draw

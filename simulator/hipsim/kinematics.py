@@ -148,7 +148,7 @@ def _mounting_on_skin(
     sensor_axis[axis_index] = sign
     tilt_axis = _unit(np.cross(normal, rng.normal(size=3)))
     normal = qrotate(quat_from_axis_angle(tilt_axis, np.deg2rad(rng.uniform(0, 6))), normal)
-    spin = quat_from_axis_angle(sensor_axis, rng.uniform(-np.pi, np.pi))
+    spin = quat_from_axis_angle(sensor_axis, np.asarray(rng.uniform(-np.pi, np.pi), np.float64))
     # Sensor axis -> segment z: shortest arc (half-way vector), antiparallel case about x.
     halfway = sensor_axis + np.array([0.0, 0.0, 1.0])
     if np.linalg.norm(halfway) < 1e-9:

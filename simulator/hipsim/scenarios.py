@@ -496,10 +496,9 @@ def hip_cars(b: ScriptBuilder, rng: np.random.Generator) -> None:
         for direction in (1.0, -1.0):
             start = b.t
             reps = 5
-            times = start + rep_s * np.arange(reps + 1)
-            theta = KeyframeTrack(
-                times, direction * 2 * np.pi * np.arange(reps + 1), np.zeros(reps + 1)
-            )
+            turns = np.arange(reps + 1, dtype=np.float64)
+            times = start + rep_s * turns
+            theta = KeyframeTrack(times, direction * 2 * np.pi * turns, np.zeros(reps + 1))
             b.terms.append(
                 CircleTerm(
                     side,

@@ -15,9 +15,9 @@ import numpy as np
 
 from hipsense.exercises.protocols import AnalysisConfig
 from hipsense.exercises.rom import compensation_episodes, compensation_mask, reference
-from hipsense.types import ROLES, AngleBlock, Marker
+from hipsense.types import ROLES, AngleBlock, Marker, SampleBlock
 from hipsim.accuracy import issue_error_model
-from hipsim.imu import ImuErrors, sample_sensor
+from hipsim.imu import ImuErrors, SensorErrorDraw, sample_sensor
 from hipsim.kinematics import make_body
 from hipsim.scenarios import calibration_routine, rest_standing
 from hipsim.script import ScriptBuilder
@@ -37,7 +37,8 @@ def scripted_session(
     block(b, rng)
     script = b.build()
     body = make_body(np.random.default_rng([seed, 12]), False)
-    samples, draws = {}, {}
+    samples: dict[str, SampleBlock] = {}
+    draws: dict[str, SensorErrorDraw] = {}
     for k, role in enumerate(ROLES):
         samples[role], draws[role] = sample_sensor(
             script, body, role, rate_hz, errors, np.random.default_rng([seed, 13, k])

@@ -14,6 +14,7 @@ import uuid as uuid_module
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bleak.assigned_numbers import CharacteristicPropertyName
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
 from bleak.backends.descriptor import BleakGATTDescriptor
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 CENTRAL_ATT_MTU = 247
 """ATT MTU the virtual central asks for (what Android, macOS and BlueZ with DLE negotiate)."""
 
-_PROPERTY_NAMES = (
+_PROPERTY_NAMES: tuple[tuple[int, CharacteristicPropertyName], ...] = (
     (0x01, "broadcast"),
     (0x02, "read"),
     (0x04, "write-without-response"),
@@ -182,7 +183,7 @@ class BumbleClient(BaseBleakClient):
                 props = [name for bit, name in _PROPERTY_NAMES if int(cp.properties) & bit]
                 char = BleakGATTCharacteristic(
                     cp, cp.handle, uuid_str(cp.uuid), props, write_size, service
-                )  # type: ignore[arg-type]
+                )
                 collection.add_characteristic(char)
                 for dp in cp.descriptors:
                     desc = BleakGATTDescriptor(dp, dp.handle, uuid_str(dp.type), char)

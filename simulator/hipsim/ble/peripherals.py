@@ -407,7 +407,7 @@ class VirtualSensor:
 
     def battery_service(self) -> gatt.Service:
         """Standard Battery Service with the Battery Level characteristic."""
-        level = gatt.Characteristic(
+        level: gatt.Characteristic[bytes] = gatt.Characteristic(
             BATTERY_LEVEL_CHAR_UUID,
             _R.READ | _R.NOTIFY,
             _READABLE,
@@ -419,7 +419,11 @@ class VirtualSensor:
 def _char(
     uuid: str, props: gatt.Characteristic.Properties, read: Any = None, write: Any = None
 ) -> gatt.Characteristic:
-    permissions = (_READABLE if read is not None else 0) | (_WRITEABLE if write is not None else 0)
+    permissions = gatt.Characteristic.Permissions(0)
+    if read is not None:
+        permissions |= _READABLE
+    if write is not None:
+        permissions |= _WRITEABLE
     value: Any = gatt.CharacteristicValue(read=read, write=write) if (read or write) else b""
     return gatt.Characteristic(uuid, props, permissions or _READABLE, value)
 

@@ -25,7 +25,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
 from bumble import hci
@@ -80,7 +80,7 @@ def cheap_bumble_debug_strings() -> bool:
     if logging.getLogger("bumble").isEnabledFor(logging.DEBUG):
         return False
     for name in _BUMBLE_MODULES_WITH_COLOR:
-        module = importlib.import_module(f"bumble.{name}")
+        module: Any = importlib.import_module(f"bumble.{name}")  # a module global is replaced
         if hasattr(module, "color"):
             module.color = _plain
     return True
