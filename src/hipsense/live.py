@@ -89,7 +89,7 @@ class SensorListener(Protocol):
 class Recorder(Protocol):
     """A consumer of every item, written from a worker thread (never on the event loop)."""
 
-    def write_batch(self, batch: list[RecordItem]) -> None:
+    def write_batch(self, batch: Sequence[RecordItem]) -> None:
         """Write items in order: the source's own (samples, raw notifications, connection
         starts, sensor events with their own times, markers, a replay's calibration) and the
         session's (calibrations, angles, analysis results, markers)."""
@@ -284,7 +284,9 @@ class LiveSession:
         self.auto_calibrate = auto_calibrate
         self.analyzers: list[Analyzer] = list(analyzers)
         self.calibration_guide = GuidedCalibration(
-            self.roles, static_only=bool(placements) and set(self.roles) <= set(placements or {})
+            self.roles,
+            static_only=bool(placements) and set(self.roles) <= set(placements or {}),
+            rate_hz=self.rate_hz,
         )
         if calibration is not None:
             self.calibration_guide.succeed(calibration)

@@ -12,13 +12,19 @@ import numpy as np
 import pytest
 
 from hipsense.pipeline import HipPipeline
-from hipsense.recording.format import RecordType, SensorInfo, SessionMetadata
+from hipsense.recording.format import (
+    CONNECTION_START,
+    RecordType,
+    SensorInfo,
+    SessionMetadata,
+    connection_start,
+)
 from hipsense.recording.reader import RecordingReader
-from hipsense.recording.replay import replay_recording, session_items
+from hipsense.recording.replay import raw_decoder, replay_recording, session_items
 from hipsense.recording.sessions import SessionRecorder, recording_metadata
 from hipsense.recording.writer import RecordingWriter
 from hipsense.sensors.ble import BleSession
-from hipsense.types import ConnectionStart, RawNotification, SampleBlock
+from hipsense.types import ConnectionStart, RawNotification, SampleBlock, SensorEvent
 from hipsim import simulate_session
 from hipsim.accuracy import issue_error_model
 from hipsim.ble import Faults
@@ -136,6 +142,26 @@ async def test_a_recording_with_two_disconnects_replays_from_raw_bytes_to_the_li
         assert np.array_equal(again.time_s, block.time_s), role
         assert np.array_equal(again.acc_m_s2, block.acc_m_s2), role
         assert np.array_equal(again.gyr_rad_s, block.gyr_rad_s), role
+    # Any grouping of the same arrivals decodes the same: one at a time, or all at once.
+    arrivals: list = []
+    meta = None
+    with RecordingReader(path) as reader:
+        for record in reader.records():
+            value = record.value()
+            if isinstance(value, SessionMetadata):
+                meta = value
+            elif isinstance(value, list):
+                arrivals.extend(value)
+            elif isinstance(value, SensorEvent) and value.kind == CONNECTION_START:
+                arrivals.append(connection_start(value))
+    assert meta is not None
+    for grouping in ([arrivals], [[a] for a in arrivals]):
+        decoder = raw_decoder(meta)
+        blocks = [b for group in grouping for b in decoder.decode(group)[0]]
+        for role, block in live.items():
+            again = SampleBlock.concat([b for b in blocks if b.role == role])
+            assert np.array_equal(again.time_s, block.time_s), (role, len(grouping))
+            assert np.array_equal(again.acc_m_s2, block.acc_m_s2), (role, len(grouping))
     replayed = replay_recording(path, bulk="raw").angles
     assert len(live_angles) > 2000
     assert np.array_equal(replayed.time_s, live_angles.time_s)

@@ -67,6 +67,27 @@ def test_live_values_labels_and_calibration(server: BackgroundServer, browser: A
     second = page.text_content("#tilt"), page.text_content("#ext-left")
     assert first != second, "live values should move with the simulator"
     assert page.text_content("#sensor-rows").count("connected") == 3
+    # The sensors table shows the server's counts: one gap and link column per sensor, and a
+    # sensor with reconnections and malformed packets says so.
+    devices = page.evaluate("api('/api/devices')")
+    assert [d["role"] for d in devices] == ["pelvis", "thigh_left", "thigh_right"]
+    devices[1] = {**devices[1], "gaps": 2, "reconnects": 2, "malformed": 3, "samples_filled": 0}
+    page.evaluate("d => renderSensors(d)", devices)
+    cells = page.evaluate(
+        "[...document.querySelectorAll('#sensor-rows tr')].map("
+        "tr => [...tr.children].map(td => td.textContent))"
+    )
+
+    def link(d: dict[str, Any]) -> str:
+        parts = [f"{d['reconnects']} reconnect{'' if d['reconnects'] == 1 else 's'}"] * bool(
+            d["reconnects"]
+        )
+        parts += [f"{d['malformed']} malformed"] * bool(d["malformed"])
+        parts += [f"{d['samples_filled']} filled"] * bool(d["samples_filled"])
+        return " · ".join(parts) or "ok"
+
+    assert [(c[4], c[5]) for c in cells] == [(str(d["gaps"]), link(d)) for d in devices]
+    assert cells[1][5] == "2 reconnects · 3 malformed"
 
     # Every number has its unit; the sub-label says what it is and explains itself.
     for sel in ("#ext-left", "#ext-right", "#tilt"):

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hipsense.types import ROLES, SampleBlock
+from hipsense.types import ROLES, SampleBlock, check_role
 from hipsim.ble.peripherals import SENSOR_CLASSES, Faults, VirtualSensor
 from hipsim.ble.radio import VirtualRadio
 
-DEFAULT_PROTOCOLS = dict.fromkeys(ROLES, "open_profile")
+DEFAULT_PROTOCOLS: dict[str, str] = dict.fromkeys(ROLES, "open_profile")
 
 
 def sensor_address(role: str) -> str:
     """The static random address the virtual sensor of ``role`` uses."""
-    return f"D0:00:00:00:00:{ROLES.index(role) + 1:02X}"  # type: ignore[arg-type]
+    return f"D0:00:00:00:00:{ROLES.index(check_role(role)) + 1:02X}"
 
 
 def build_radio(
@@ -46,7 +46,7 @@ def build_radio(
     for role in ROLES:
         if role not in samples:
             continue
-        f = (faults or {}).get(role) or Faults(seed=ROLES.index(role))  # type: ignore[arg-type]
+        f = (faults or {}).get(role) or Faults(seed=ROLES.index(role))
         if battery_pct is not None:
             f.battery_pct = battery_pct
         cls = SENSOR_CLASSES[protocols[role]]

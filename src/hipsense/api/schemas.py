@@ -39,19 +39,33 @@ class Health(BaseModel):
 
 
 class Device(BaseModel):
-    """One sensor as the service sees it."""
+    """One sensor as the service sees it (``hipsense.types.DeviceStatus``).
+
+    ``gaps``, ``samples_missing``, ``samples_filled``, ``malformed`` and ``drift_ppm`` come from
+    the sensor stream (decoder and clock); ``notifications``, ``disconnects``, ``reconnects``
+    and ``last_error`` from the BLE session (0 / None for sources without one).
+    """
 
     role: str
     protocol: str
     address: str
+    name: str | None
     connected: bool
     battery_pct: float | None
     signal_dbm: float | None
     data_rate_hz: float
     nominal_rate_hz: float
     samples: int
+    samples_missing: int
+    samples_filled: int
     gaps: int
+    malformed: int
+    notifications: int
+    disconnects: int
+    reconnects: int
+    drift_ppm: float | None
     last_time_s: float | None
+    last_error: str | None
 
 
 class AssignRole(BaseModel):

@@ -4,7 +4,7 @@ Earth frame: z up (ENU-like). Quaternions are scalar first ``[w, x, y, z]``; ``q
 coordinates of the child frame (sensor or segment) into the parent frame (earth or pelvis):
 ``v_parent = q * v_child * conj(q)``. Segment frames: x anterior, y left, z superior.
 
-Angle conventions (ARCHITECTURE.md):
+Angle conventions (``docs/architecture.md``, "Frames and signs"):
 
 - Pelvis relative to the heading-aligned earth frame, z-y-x Cardan decomposition
   ``R = Rz(rotation) Ry(tilt) Rx(obliquity)``: anterior tilt positive (x tips down),

@@ -49,7 +49,7 @@ is not waited for), so the outcome does not depend on how the source batches its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,8 @@ class GuidedCalibration:
     static_s : still time asked for (s); a still period of at least ``STILL_MIN_S`` followed
         by movement is accepted too.
     timeout_s : session seconds after which an unfinished routine fails with what is missing.
+    rate_hz : each sensor's nominal rate (the live session knows it); without it, the rate of
+        a sensor's first ``RATE_SAMPLES`` samples.
     static_only : every sensor's placement is declared: the static pose is all it takes
         (``static`` -> ``calibrating``), the mounting comes from the placements.
     """
@@ -130,8 +132,10 @@ class GuidedCalibration:
         static_s: float = 3.0,
         timeout_s: float = 90.0,
         static_only: bool = False,
+        rate_hz: Mapping[str, float] | None = None,
     ):
         self.roles = list(roles)
+        self.rate_hz = dict(rate_hz or {})
         self.static_only = static_only
         self.thighs = [r for r in self.roles if r != "pelvis"]
         self.static_s = static_s
@@ -303,6 +307,8 @@ class GuidedCalibration:
         so the orientation does not depend on how the samples were batched."""
         role = block.role
         filt = self._filters.get(role)
+        if filt is None and role in self.rate_hz:
+            filt = self._filters[role] = make_filter("vqf", self.rate_hz[role])
         if filt is None:
             waiting = self._unfused.setdefault(role, [])
             waiting.append(block)

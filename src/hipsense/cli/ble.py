@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hipsense.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from hipsense.sensors.ble import AdapterUnavailableError, BleBackend, BleSession, Item
+    from hipsense.recording.sessions import SessionRecorder
+    from hipsense.sensors.ble import AdapterUnavailableError
     from hipsense.sensors.ble_roles import RoleStore
+    from hipsense.sources.ble import BleSessionSource
 
 ROLE_OPTIONS = (
     ("pelvis", "--pelvis"),
@@ -73,153 +77,128 @@ def _assignments(args: argparse.Namespace, store: RoleStore) -> dict[str, str]:
     return given or store.assignments()
 
 
-async def _record(
-    session: BleSession,
-    writer: Any,
-    until: asyncio.Future[None] | None,
-    duration_s: float | None,
-) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def _record_source(args: argparse.Namespace) -> tuple[BleSessionSource, dict[str, Any]]:
+    """The source ``record`` records: the remembered (or given) sensors, or virtual ones
+    playing a simulated exercise; and what the metadata should say about it."""
+    from hipsense.sources.ble import BleSource
 
-    async def pump() -> None:
-        async for items in session.items():
-            _write(writer, items, counts)
+    if not args.simulate:
+        from hipsense.sensors.ble_roles import RoleStore
 
-    task = asyncio.create_task(pump())
+        store = RoleStore()
+        return BleSource(
+            _assignments(args, store), args.rate, store=store, scan_timeout_s=args.scan_timeout
+        ), {}
+    from hipsense.sources.simulated import simulator
+    from hipsense.sources.virtual_ble import VirtualBleSource
+
     try:
-        if until is not None:
-            await until
-        elif duration_s is not None:
-            await asyncio.sleep(duration_s)
-        else:
-            await asyncio.Event().wait()  # until Ctrl+C
-    finally:
-        await session.stop()
-        await task
-    return counts
-
-
-def _write(writer: Any, items: list[Item], counts: dict[str, int]) -> None:
-    from hipsense.types import RawNotification, SampleBlock, SensorEvent
-
-    for item in items:
-        if isinstance(item, RawNotification):
-            writer.add_raw(item)
-        elif isinstance(item, SampleBlock):
-            writer.add_samples(item)
-            counts[item.role] = counts.get(item.role, 0) + len(item)
-        elif isinstance(item, SensorEvent):
-            writer.add_event(item)
+        sim = simulator().simulate_session(
+            args.simulate, args.seed, duration_s=args.duration, rate_hz=args.rate
+        )
+    except (KeyError, ValueError) as exc:
+        raise ConfigurationError(f"cannot simulate {args.simulate!r}: {exc}") from None
+    source = VirtualBleSource(sim, speed=args.speed, loop=False)
+    return source, {"scenario": args.simulate, "seed": args.seed}
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
     from hipsense.sensors.ble import AdapterUnavailableError
 
-    try:
-        from hipsense.recording.format import SensorInfo, SessionMetadata
-        from hipsense.recording.writer import RecordingWriter
-    except ImportError as exc:
-        raise ConfigurationError(f"recording is not available in this build ({exc})") from None
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ConfigurationError(f"{out} exists; choose another name or pass --overwrite")
     try:
-        return asyncio.run(_record_main(args, out, RecordingWriter, SessionMetadata, SensorInfo))
+        return asyncio.run(_record_main(args, out))
     except AdapterUnavailableError as exc:
         raise no_adapter_error(exc) from None
 
 
-async def _record_main(
-    args: argparse.Namespace, out: Path, writer_cls: Any, meta_cls: Any, info_cls: Any
-) -> int:
-    from hipsense.sensors.ble import BleSession, ReconnectPolicy
-    from hipsense.sensors.ble_roles import RoleStore
-    from hipsense.types import Marker
+async def _record_main(args: argparse.Namespace, out: Path) -> int:
+    from hipsense.sources.virtual_ble import VirtualBleSource
 
-    store = RoleStore()
-    radio: Any = None
-    markers: list[Marker] = []
-    extra: dict[str, Any] = {}
-    if args.simulate:
-        try:
-            from hipsim import simulate_session
-            from hipsim.ble import build_radio
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"--simulate needs the simulator (hipsim with bumble): {exc}"
-            ) from None
-        try:
-            sim = simulate_session(
-                args.simulate, args.seed, duration_s=args.duration, rate_hz=args.rate
-            )
-        except (KeyError, ValueError) as exc:
-            raise ConfigurationError(f"cannot simulate {args.simulate!r}: {exc}") from None
-        radio, assignments = build_radio(sim.samples, speed=args.speed)
-        await radio.start()
-        backend: BleBackend | None = radio.ble_backend()
-        markers = [
-            Marker(float(m.start_s), float(m.end_s), str(m.label), m.side, "simulated script")
-            for m in sim.markers
-        ]
-        extra = {"scenario": args.simulate, "seed": args.seed}
-        policy = ReconnectPolicy(base_delay_s=0.2, scan_timeout_s=3.0, connect_timeout_s=3.0)
-        scan_s = 0.3
-    else:
-        assignments = _assignments(args, store)
-        backend, policy, scan_s = None, ReconnectPolicy(), args.scan_timeout
-    session = BleSession(
-        assignments, args.rate, backend=backend, policy=policy, scan_timeout_s=scan_s
+    source, extra = _record_source(args)
+    until: Awaitable[Any] | None = None
+    if isinstance(source, VirtualBleSource):
+        until = source.radio.wait_finished(None)
+    elif args.duration is not None:
+        until = asyncio.sleep(args.duration)
+    print_status = not args.simulate
+    await record_source(
+        source,
+        out,
+        "simulator" if args.simulate else "ble",
+        args.subject,
+        extra,
+        until,
+        overwrite=args.overwrite,
+        hint="" if not print_status else " (Ctrl+C stops)",
     )
-    try:
-        await session.start()
-        status = {s.role: s for s in session.status()}
-        meta = meta_cls(
-            subject=args.subject,
-            source="simulator" if args.simulate else "ble",
-            sensors=[
-                info_cls(
-                    role=r,
-                    protocol=status[r].protocol,
-                    address=status[r].address,
-                    rate_hz=status[r].nominal_rate_hz,
-                    battery_pct=status[r].battery_pct,
-                )
-                for r in session.roles
-            ],
-            session_start_ns=session.session_start_ns,
-            extra=extra,
-        )
-        if not args.simulate:
-            for r, s in status.items():
-                store.assign(s.address, r, protocol=s.protocol, name=s.name)
-            store.save()
-        with writer_cls(out, meta, overwrite=args.overwrite) as writer:
-            for m in markers:
-                writer.add_marker(m)
-            until = None
-            if radio is not None:
-                until = asyncio.ensure_future(radio.wait_finished(None))
-            print(
-                f"recording {', '.join(session.roles)} to {out}"
-                + ("" if radio is not None else " (Ctrl+C stops)"),
-                file=sys.stderr,
-            )
-            try:
-                counts = await _record(session, writer, until, args.duration)
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                counts = {}
-        for s in session.status():
-            print(
-                f"{s.role}: {counts.get(s.role, s.samples)} samples, {s.gaps} gaps, "
-                f"{s.malformed} malformed, {s.notifications} notifications",
-                file=sys.stderr,
-            )
-        print(f"wrote {out}", file=sys.stderr)
-    finally:
-        await session.stop()
-        if radio is not None:
-            await radio.close()
     return 0
+
+
+async def record_source(
+    source: BleSessionSource,
+    out: Path,
+    kind: str,
+    subject: str,
+    extra: dict[str, Any],
+    until: Awaitable[Any] | None,
+    overwrite: bool = False,
+    hint: str = "",
+) -> SessionRecorder:
+    """Stream ``source`` into the one recorder (:class:`SessionRecorder`, as the service's
+    recordings) until ``until`` completes (None: Ctrl+C) or the source fails; returns the
+    finished recorder."""
+    from hipsense.recording.sessions import SessionRecorder, recording_metadata
+
+    recorder: SessionRecorder | None = None
+
+    async def pump() -> None:
+        nonlocal recorder
+        async for batch in source.stream():
+            if recorder is None:  # every sensor is connected: the metadata is known
+                meta = recording_metadata(
+                    source.status(),
+                    kind,
+                    subject,
+                    "",
+                    0.0,
+                    source.session_start_ns,
+                    "hipsense record",
+                )
+                meta.extra.update(extra)
+                recorder = SessionRecorder(out, meta, overwrite=overwrite)
+                print(f"recording {', '.join(source.roles)} to {out}{hint}", file=sys.stderr)
+            recorder.write_batch(batch.items)
+
+    task = asyncio.create_task(pump())
+    stop = asyncio.ensure_future(until if until is not None else asyncio.Event().wait())
+    status = []
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # the source failed (a sensor not found...): say why
+        status = source.status()
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        status = source.status()
+    finally:
+        stop.cancel()
+        await source.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if recorder is not None:
+            recorder.finish()
+    if recorder is None:
+        raise ConfigurationError("no sensor delivered anything: nothing was recorded")
+    for s in status:
+        print(
+            f"{s.role}: {recorder.samples.get(s.role, s.samples)} samples, {s.gaps} gaps, "
+            f"{s.malformed} malformed, {s.notifications} notifications",
+            file=sys.stderr,
+        )
+    print(f"wrote {out}", file=sys.stderr)
+    return recorder
 
 
 def register(sub: Any) -> None:

@@ -107,19 +107,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_clinician(args: argparse.Namespace, source: Any, port: int) -> Any:
+def _demo_clinician(args: argparse.Namespace, source: LiveSource, port: int) -> Any:
     """The assessment demo's scripted clinician, pressing the buttons through the API over
     HTTP as a person would (started now; it waits until the server answers)."""
     timeline = getattr(args, "demo_timeline", None)
     if timeline is None:
         return None
     from hipsense.api.server import WILDCARD_HOSTS, url_host
+    from hipsense.sources.virtual_ble import VirtualBleSource
     from hipsim.clinician import HttpClinician
 
     host = "127.0.0.1" if args.host in WILDCARD_HOSTS else url_host(args.host)
-    clinician = HttpClinician(
-        f"http://{host}:{port}", timeline, args.token, period_s=getattr(source, "period_s", None)
-    )
+    period_s = source.period_s if isinstance(source, VirtualBleSource) else None
+    clinician = HttpClinician(f"http://{host}:{port}", timeline, args.token, period_s=period_s)
     clinician.start()
     print(
         "a scripted clinician runs the hip extension assessment and a PAILs/RAILs series "

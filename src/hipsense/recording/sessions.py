@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
@@ -155,7 +156,7 @@ class SessionRecorder:
 
     # --- items from the live session -----------------------------------------------------
 
-    def write_batch(self, batch: list[RecordItem]) -> None:
+    def write_batch(self, batch: Sequence[RecordItem]) -> None:
         """Write items in the order given (other types are ignored)."""
         with self._lock:
             for item in batch:

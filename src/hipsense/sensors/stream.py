@@ -167,10 +167,11 @@ class SensorStream:
 class StreamDecoder:
     """The sensor streams of a session, fed with what arrived in receive order.
 
-    Consecutive notifications of one sensor are decoded in one call (decoding costs per call);
-    a :class:`~hipsense.types.ConnectionStart` resets its sensor's decoder before the
-    notifications that follow it. Any split of the same arrival sequence into :meth:`decode`
-    calls gives the same samples.
+    Each notification goes through its sensor's stream on its own, so any split of the same
+    arrival sequence into :meth:`decode` calls gives the same samples and times to the bit
+    (the clock's fit depends on the sequence of calls it sees); consecutive notifications of
+    one sensor come out as one block. A :class:`~hipsense.types.ConnectionStart` resets its
+    sensor's decoder before the notifications that follow it.
 
     Parameters
     ----------
@@ -207,14 +208,19 @@ class StreamDecoder:
             if not run:
                 return
             role = run[0].role
-            block, evs = self.streams[role].feed_many(
-                [r.data for r in run], [r.host_time_ns for r in run]
-            )
+            stream = self.streams[role]
+            parts = []
+            for note in run:
+                # One notification per call: the clock's fit then advances the same way for
+                # any grouping of the arrivals (live's few-ms batches, a replay's bundles).
+                block, evs = stream.feed(note.data, note.host_time_ns)
+                if len(block):
+                    parts.append(block)
+                self.gaps[role] += sum(1 for e in evs if e.kind == "gap")
+                events.extend(evs)
             self.notifications[role] += len(run)
-            self.gaps[role] += sum(1 for e in evs if e.kind == "gap")
-            if len(block):
-                blocks.append(block)
-            events.extend(evs)
+            if parts:
+                blocks.append(parts[0] if len(parts) == 1 else SampleBlock.concat(parts))
             run.clear()
 
         for item in arrivals:

@@ -47,6 +47,14 @@ class BleSessionSource:
         """The BLE session's host clock at session time 0 (None before it starts)."""
         return None if self.session is None else self.session.session_start_ns
 
+    def devices(self) -> list[DeviceInfo]:
+        """The sensors this source streams (each subclass knows them)."""
+        raise NotImplementedError
+
+    def stream(self) -> AsyncIterator[SourceBatch]:
+        """Open the BLE session and yield its batches (each subclass opens its own)."""
+        raise NotImplementedError
+
     def status(self) -> list[DeviceStatus]:
         """The BLE session's per-sensor status (empty before streaming starts)."""
         return [] if self.session is None else self.session.status()

@@ -163,6 +163,14 @@ function showCalibration(s) {
 }
 
 // --- sensors, sessions, markers --------------------------------------------------------------
+// What went wrong on a sensor's link, from the server's counts ("ok" when nothing did).
+function linkText(d) {
+  const parts = [];
+  if (d.reconnects) parts.push(`${d.reconnects} reconnect${d.reconnects === 1 ? "" : "s"}`);
+  if (d.malformed) parts.push(`${d.malformed} malformed`);
+  if (d.samples_filled) parts.push(`${d.samples_filled} filled`);
+  return parts.length ? parts.join(" · ") : "ok";
+}
 function renderSensors(devices) {
   const rows = $("sensor-rows");
   rows.replaceChildren();
@@ -171,9 +179,11 @@ function renderSensors(devices) {
     const tr = row([
       d.role.replace("_", " "), status,
       d.battery_pct === null ? "–" : `${d.battery_pct.toFixed(0)} %`,
-      `${d.data_rate_hz.toFixed(0)} Hz`, String(d.gaps),
+      `${d.data_rate_hz.toFixed(0)} Hz`, String(d.gaps), linkText(d),
     ]);
-    tr.title = `${d.protocol} ${d.address}`;
+    const drift = d.drift_ppm === null ? "" : `, clock ${d.drift_ppm.toFixed(0)} ppm`;
+    tr.title = `${d.protocol} ${d.address}: ${d.samples} samples, ${d.samples_missing} missing${drift}` +
+      (d.last_error ? `; last error: ${d.last_error}` : "");
     rows.append(tr);
   }
 }
