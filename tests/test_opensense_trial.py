@@ -16,6 +16,7 @@ lateral thighs) against the walking calibration's. Run as a script for the figur
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from hipsense.cli import main
 from hipsense.errors import CalibrationError
 from hipsense.pipeline import HipPipeline, SessionResult, process_session
 from hipsense.recording.xsens import XsensExport, read_xsens_txt
+from hipsense.sources import DeviceInfo, SourceBatch
 from hipsense.types import AlignedBlock, AngleBlock
 
 DATA = Path(__file__).parent / "data" / "opensense"
@@ -230,13 +232,22 @@ def test_static_pose_only_calibrates_from_declared_placements(exports):
 class _TrialSource:
     """The trial's sensors as a live source (its blocks are fed with ``LiveSession.ingest``)."""
 
+    name = "opensense"
+    session_start_ns = None
+
     def __init__(self, exports: dict[str, XsensExport]) -> None:
         self.roles = list(exports)
         self.rate_hz = {r: e.rate_hz for r, e in exports.items()}
 
-    async def stream(self):  # type: ignore[no-untyped-def]
+    def devices(self) -> list[DeviceInfo]:
+        return [DeviceInfo(r, "xsens export", "") for r in self.roles]
+
+    async def stream(self) -> AsyncIterator[SourceBatch]:
         return
         yield
+
+    async def close(self) -> None:
+        pass
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["placements", "none"])
