@@ -9,7 +9,7 @@ optional capability is present exactly where it is claimed (checked with ``isins
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -47,8 +47,6 @@ ASSESSMENT = Path(__file__).resolve().parents[2] / "recordings" / "assessment.hs
 ITEM_TYPES = (SampleBlock, SensorEvent, RawNotification, ConnectionStart, Marker, Calibration)
 WANTED_S = 1.5
 """Seconds of samples each source streams in the checks."""
-
-Factory = Callable[[Path], Any]
 
 
 @pytest.fixture(scope="module")

@@ -70,19 +70,15 @@ async def devices(service: ServiceDep) -> list[dict[str, Any]]:
     return [d.to_dict() for d in service.live.device_status()]
 
 
-def _fixed_sensors(service: Service, what: str) -> ApiError:
-    return ApiError(
-        409,
-        f"{what} is not possible with the {service.live.source_name!r} source, whose "
-        "sensors are fixed; restart with 'hipsense serve --source ble' to use real sensors",
-    )
-
-
 def _scanning(service: Service, what: str) -> Scanning:
     """The live source if it can scan and assign sensors, else 409."""
     source = service.live.source
     if not isinstance(source, Scanning):
-        raise _fixed_sensors(service, what)
+        raise ApiError(
+            409,
+            f"{what} is not possible with the {service.live.source_name!r} source, whose "
+            "sensors are fixed; restart with 'hipsense serve --source ble' to use real sensors",
+        )
     return source
 
 

@@ -123,7 +123,6 @@ async def _record_main(args: argparse.Namespace, out: Path) -> int:
         until = source.radio.wait_finished(None)
     elif args.duration is not None:
         until = asyncio.sleep(args.duration)
-    print_status = not args.simulate
     await record_source(
         source,
         out,
@@ -132,7 +131,7 @@ async def _record_main(args: argparse.Namespace, out: Path) -> int:
         extra,
         until,
         overwrite=args.overwrite,
-        hint="" if not print_status else " (Ctrl+C stops)",
+        hint="" if args.simulate else " (Ctrl+C stops)",
     )
     return 0
 
