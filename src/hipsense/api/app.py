@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hipsense import __version__
-from hipsense.api import assessment_routes, file_routes, live_routes
+from hipsense.api import assessment_routes, client_routes, file_routes, live_routes
 from hipsense.api.errors import install_error_handlers
 from hipsense.api.security import LOOPBACK_HOSTS, TOKEN_COOKIE, GuardMiddleware, is_loopback
 from hipsense.api.service import Service, ServiceSettings
@@ -115,6 +115,7 @@ def create_app(
                 await service.live.remove_recorder(service.recording_feed)
                 await asyncio.to_thread(service.store.finish, recorder)
             await service.live.stop()
+            await asyncio.gather(*service.analysis_tasks, return_exceptions=True)
             store.close()
 
     app = FastAPI(
@@ -130,15 +131,27 @@ def create_app(
     app.include_router(live_routes.ws_router)
     app.include_router(file_routes.router)
     app.include_router(assessment_routes.router)
+    app.include_router(client_routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/", include_in_schema=False)
-    def index(request: Request) -> Response:
-        response = FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+    def page(name: str) -> Response:
+        response = FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-store"})
         if settings.token:
             # The page's scripts and WebSocket then authenticate with the cookie.
             response.set_cookie(TOKEN_COOKIE, settings.token, httponly=True, samesite="strict")
         return response
+
+    @app.get("/", include_in_schema=False)
+    def index(request: Request) -> Response:
+        return page("index.html")
+
+    @app.get("/clients", include_in_schema=False)
+    def clients_page(request: Request) -> Response:
+        return page("clients.html")
+
+    @app.get("/clients/{client_id}", include_in_schema=False)
+    def client_page(request: Request, client_id: str) -> Response:
+        return page("clients.html")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
@@ -152,5 +165,6 @@ def create_app(
         token=settings.token,
         allowed_hosts=allowed_hosts,
         max_body_bytes=settings.max_body_bytes,
+        upload_limits={"/api/clients/import": client_routes.ARCHIVE_UPLOAD_BYTES},
     )
     return app

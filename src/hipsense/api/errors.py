@@ -12,10 +12,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hipsense.errors import (
     CalibrationError,
     ConfigurationError,
+    ConflictError,
     HipsenseError,
     InputFormatError,
-    RecordingConflictError,
-    RecordingNotFoundError,
+    NotFoundError,
 )
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": validation_message(exc)}, status_code=422)
 
     async def hipsense_error(_: Request, exc: Exception) -> JSONResponse:
-        status = 409 if isinstance(exc, CalibrationError | RecordingConflictError) else 400
-        if isinstance(exc, RecordingNotFoundError):
+        status = 409 if isinstance(exc, CalibrationError | ConflictError) else 400
+        if isinstance(exc, NotFoundError):
             status = 404
         elif isinstance(exc, ConfigurationError | InputFormatError):
             status = 400

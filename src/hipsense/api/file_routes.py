@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import os
@@ -34,6 +35,7 @@ from hipsense.api.schemas import (
 from hipsense.api.service import Service
 from hipsense.errors import HipsenseError
 from hipsense.live import LiveSession
+from hipsense.recording.client_store import analyze_into_cache
 from hipsense.recording.convert import export_angles_csv, export_opensim, export_samples_csv
 from hipsense.recording.index import SessionSummary as IndexRow
 from hipsense.recording.sessions import (
@@ -78,15 +80,26 @@ def _row_summary(row: IndexRow) -> dict[str, Any]:
         "sensors": row.sensors,
         "file_bytes": row.file_bytes,
         "damaged": row.damaged,
+        "client_id": row.client_id,
         **_urls(row.name),
     }
 
 
 def record_live(
-    store: SessionStore, live: LiveSession, name: str | None, note: str, subject: str
+    store: SessionStore,
+    live: LiveSession,
+    name: str | None,
+    note: str,
+    subject: str,
+    client_id: str | None = None,
 ) -> SessionRecorder:
     """A new recording of ``live`` from now on: its sensors, its source's host clock and the
-    calibration in use (add it to ``live`` with :meth:`LiveSession.add_recorder`)."""
+    calibration in use (add it to ``live`` with :meth:`LiveSession.add_recorder`); for the
+    client ``client_id`` when given (unknown ids are refused)."""
+    client = None
+    if client_id is not None:
+        found = store.clients.get(client_id)
+        client = {"id": found.id, "name": found.name}
     metadata = recording_metadata(
         live.device_status(),
         live.source_name,
@@ -95,6 +108,7 @@ def record_live(
         live.time_s,
         live.session_start_ns(),
         "hipsense serve",
+        client,
     )
     return store.create(name, note, metadata, live.time_s, live.pipeline.calibration_)
 
@@ -116,6 +130,7 @@ def _active_summary(rec: SessionRecorder) -> dict[str, Any]:
         "sensors": [asdict(s) for s in meta.sensors],
         "file_bytes": rec.writer.bytes_written,
         "damaged": False,
+        "client_id": rec.client_id,
         **_urls(rec.name),
     }
 
@@ -128,7 +143,9 @@ async def start_session(body: SessionStart, service: ServiceDep) -> dict[str, An
     """Start recording the live stream (raw data or samples, markers, calibration, events)."""
     # On the loop, with no await before add_recorder: nothing arrives between the start time
     # the recording takes and its first item.
-    recorder = record_live(service.store, service.live, body.name, body.note, body.subject)
+    recorder = record_live(
+        service.store, service.live, body.name, body.note, body.subject, body.client_id
+    )
     service.recording_feed = service.live.add_recorder(recorder)
     return _active_summary(recorder)
 
@@ -142,9 +159,19 @@ async def stop_session(service: ServiceDep) -> dict[str, Any]:
     feed, service.recording_feed = service.recording_feed, None
     await service.live.remove_recorder(feed)
     row = await asyncio.to_thread(service.store.finish, recorder)
+    if row.client_id is not None:
+        # The client's progress is ready when they look: analyse it now, off the loop.
+        task = asyncio.ensure_future(asyncio.to_thread(_analyse_quietly, service.store, row.name))
+        service.analysis_tasks.add(task)
+        task.add_done_callback(service.analysis_tasks.discard)
     if feed.error:
         raise ApiError(507, f"session {recorder.name!r} is incomplete: {feed.error}")
     return _row_summary(row)
+
+
+def _analyse_quietly(store: SessionStore, name: str) -> None:
+    with contextlib.suppress(HipsenseError):  # deleted meanwhile: nothing to analyse
+        analyze_into_cache(store, name)
 
 
 @router.get("/sessions", response_model=list[SessionSummary], tags=["sessions"])

@@ -122,6 +122,9 @@ class SessionStart(BaseModel):
     name: str | None = Field(None, pattern=NAME_PATTERN, description="default: date and time")
     note: str = Field("", max_length=2000)
     subject: str = Field("", max_length=200, description="pseudonym of the person measured")
+    client_id: str | None = Field(
+        None, max_length=40, description="the client measured (GET /api/clients lists them)"
+    )
 
 
 class SessionSummary(BaseModel):
@@ -140,6 +143,7 @@ class SessionSummary(BaseModel):
     sensors: list[dict[str, Any]]
     file_bytes: int
     damaged: bool
+    client_id: str | None = None
     report_url: str
     download_url: str
 

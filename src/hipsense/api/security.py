@@ -60,6 +60,7 @@ class GuardMiddleware:
     allowed_hosts : accepted ``Host`` header names (guards against DNS rebinding); None
         accepts any host (used when a token protects the service).
     max_body_bytes : larger request bodies are answered with 413.
+    upload_limits : larger limits for upload paths (``{"/api/clients/import": bytes}``).
     """
 
     def __init__(
@@ -68,11 +69,13 @@ class GuardMiddleware:
         token: str | None = None,
         allowed_hosts: set[str] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        upload_limits: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.token = token
         self.allowed_hosts = allowed_hosts
         self.max_body_bytes = max_body_bytes
+        self.upload_limits = dict(upload_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -90,16 +93,18 @@ class GuardMiddleware:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        limit = self.upload_limits.get(scope.get("path", ""), self.max_body_bytes)
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await send_json_error(send, 413, self._too_large())
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await send_json_error(send, 413, self._too_large(limit))
             return
-        await self._limited(scope, receive, send)
+        await self._limited(scope, receive, send, limit)
 
-    def _too_large(self) -> str:
-        return f"request body larger than {self.max_body_bytes} bytes; send less data at once"
+    @staticmethod
+    def _too_large(limit: int) -> str:
+        return f"request body larger than {limit} bytes; send less data at once"
 
-    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         seen = 0
         started = False
 
@@ -108,7 +113,7 @@ class GuardMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
+                if seen > limit:
                     raise _BodyTooLargeError
             return message
 
@@ -122,7 +127,7 @@ class GuardMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except _BodyTooLargeError:
             if not started:
-                await send_json_error(send, 413, self._too_large())
+                await send_json_error(send, 413, self._too_large(limit))
 
     def _check(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
         host = headers.get("host", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class Service:
     default_source: tuple[Callable[[], LiveSource], bool] | None = None
     recording_feed: RecorderFeed | None = None
     replaying: str | None = None
+    analysis_tasks: set[asyncio.Future[None]] = field(default_factory=set)
+    """Analyses of finished client sessions running in worker threads."""
 
     async def switch_source(
         self, source: LiveSource, auto_calibrate: bool, replaying: str | None

@@ -3,7 +3,8 @@
 One module per command group, each with a ``register(sub)`` that adds its sub-commands:
 :mod:`~hipsense.cli.process` (``process``), :mod:`~hipsense.cli.serve` (``serve``),
 :mod:`~hipsense.cli.ble` (``scan``, ``record``), :mod:`~hipsense.cli.recordings` (``import``,
-``export``, ``replay``), :mod:`~hipsense.cli.exercises` (``analyze``, ``report``); shared
+``export``, ``replay``), :mod:`~hipsense.cli.exercises` (``analyze``, ``report``),
+:mod:`~hipsense.cli.clients` (``clients ...``); shared
 argument types in :mod:`~hipsense.cli.args`. Building the parser imports none of the heavy
 modules (web stack, scipy, BLE, simulator, pipeline): each command imports what it needs when
 it runs. Nothing outside this package imports it.
@@ -19,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hipsense import __version__
-from hipsense.cli import ble, exercises, process, recordings, serve
+from hipsense.cli import ble, clients, exercises, process, recordings, serve
 from hipsense.errors import HipsenseError
 
 __all__ = ["build_parser", "main"]
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hipsense {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (process, serve, recordings, ble, exercises):
+    for group in (process, serve, recordings, ble, exercises, clients):
         group.register(sub)
     return parser
 

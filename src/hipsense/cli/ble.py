@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hipsense.cli.clients import add_data_dir
 from hipsense.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -103,18 +104,37 @@ def _record_source(args: argparse.Namespace) -> tuple[BleSessionSource, dict[str
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
+    from hipsense.cli.clients import client_of, open_store, recording_target
     from hipsense.sensors.ble import AdapterUnavailableError
 
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise ConfigurationError(f"{out} exists; choose another name or pass --overwrite")
+    client: dict[str, str] | None = None
+    store = None if args.client is None else open_store(args.data_dir)
     try:
-        return asyncio.run(_record_main(args, out))
-    except AdapterUnavailableError as exc:
-        raise no_adapter_error(exc) from None
+        if store is not None:
+            found = client_of(store, args.client)
+            client = {"id": found.id, "name": found.name}
+            out = recording_target(store, args.out)
+        else:
+            out = Path(args.out)
+        if out.exists() and not args.overwrite:
+            raise ConfigurationError(f"{out} exists; choose another name or pass --overwrite")
+        try:
+            asyncio.run(_record_main(args, out, client))
+        except AdapterUnavailableError as exc:
+            raise no_adapter_error(exc) from None
+        if store is not None and client is not None:
+            store.get(out.stem)
+            store.clients.assign(out.stem, client["id"])
+            print(f"session {out.stem} is {client['name']}'s ({client['id']})", file=sys.stderr)
+    finally:
+        if store is not None:
+            store.close()
+    return 0
 
 
-async def _record_main(args: argparse.Namespace, out: Path) -> int:
+async def _record_main(
+    args: argparse.Namespace, out: Path, client: dict[str, str] | None = None
+) -> int:
     from hipsense.sources.virtual_ble import VirtualBleSource
 
     source, extra = _record_source(args)
@@ -132,6 +152,7 @@ async def _record_main(args: argparse.Namespace, out: Path) -> int:
         until,
         overwrite=args.overwrite,
         hint="" if args.simulate else " (Ctrl+C stops)",
+        client=client,
     )
     return 0
 
@@ -145,6 +166,7 @@ async def record_source(
     until: Awaitable[Any] | None,
     overwrite: bool = False,
     hint: str = "",
+    client: dict[str, str] | None = None,
 ) -> SessionRecorder:
     """Stream ``source`` into the one recorder (:class:`SessionRecorder`, as the service's
     recordings) until ``until`` completes (None: Ctrl+C) or the source fails; returns the
@@ -165,6 +187,7 @@ async def record_source(
                     0.0,
                     source.session_start_ns,
                     "hipsense record",
+                    client,
                 )
                 meta.extra.update(extra)
                 recorder = SessionRecorder(out, meta, overwrite=overwrite)
@@ -236,4 +259,10 @@ def register(sub: Any) -> None:
         "--speed", type=float, help="simulated seconds per second (--simulate; default: max)"
     )
     r.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    r.add_argument(
+        "--client",
+        metavar="ID|NAME",
+        help="record for this client: OUT becomes a session name in the data directory",
+    )
+    add_data_dir(r)
     r.set_defaults(func=_cmd_record)

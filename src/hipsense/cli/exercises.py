@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hipsense.cli.clients import add_data_dir
 from hipsense.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -61,6 +62,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from hipsense.report.html import render_report
 
+    if args.client is not None:
+        from hipsense.cli.clients import write_client_report
+
+        if args.file is not None:
+            raise ConfigurationError("give a session file or --client, not both")
+        write_client_report(args.data_dir, args.client, args.out)
+        return 0
+    if args.file is None:
+        raise ConfigurationError("give a session file, or --client ID for a client's report")
     angles, analysis = _analysis(args)
     html = render_report(angles, analysis, title=Path(args.file).name)
     Path(args.out).write_text(html, encoding="utf-8")
@@ -68,8 +78,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="recording (.hsr), samples CSV or angles CSV")
+def _common(p: argparse.ArgumentParser, optional_file: bool = False) -> None:
+    if optional_file:
+        p.add_argument("file", nargs="?", help="recording (.hsr), samples CSV or angles CSV")
+    else:
+        p.add_argument("file", help="recording (.hsr), samples CSV or angles CSV")
     p.add_argument("--markers", help="markers CSV: start_s,end_s,exercise,side")
     p.add_argument("--config", help="JSON of analysis thresholds and hold protocol")
     p.add_argument("--filter", default="vqf", help="orientation filter (samples/recordings)")
@@ -100,8 +113,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "report",
         help="self-contained HTML report of a session",
-        description="Write one HTML file with plots (inline SVG) of a session's exercises.",
+        description="Write one HTML file with plots (inline SVG) of a session's exercises, or "
+        "with --client the report of a client's latest session with their progress.",
     )
-    _common(p)
+    _common(p, optional_file=True)
     p.add_argument("--out", required=True, help="HTML file to write")
+    p.add_argument(
+        "--client", metavar="ID|NAME", help="the client's report (latest session, progress)"
+    )
+    add_data_dir(p)
     p.set_defaults(func=_cmd_report)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hipsense.cli.args import FILTER_NAMES
+from hipsense.cli.clients import add_data_dir
 from hipsense.errors import InputFormatError
 
 EXPORT_FORMATS = ("csv-samples", "csv-angles", "opensim")
@@ -101,6 +102,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_import(args: argparse.Namespace) -> int:
     from hipsense.recording.convert import import_samples_csv
 
+    if args.client is not None:
+        return _import_for_client(args)
+    if args.out is None:
+        raise InputFormatError(
+            "give --out FILE.hsr (or --client to import into the data directory)"
+        )
     if Path(args.out).suffix != ".hsr":
         raise InputFormatError(f"{args.out}: a recording's name must end in .hsr")
     samples = import_samples_csv(
@@ -114,6 +121,37 @@ def _cmd_import(args: argparse.Namespace) -> int:
     print(
         f"imported {n} samples of {', '.join(samples)} into {args.out} "
         f"({Path(args.out).stat().st_size / 1e6:.2f} MB)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _import_for_client(args: argparse.Namespace) -> int:
+    """``import --client``: the recording goes into the data directory, assigned."""
+    from hipsense.cli.clients import client_of, open_store, recording_target
+    from hipsense.recording.convert import import_samples_csv
+
+    store = open_store(args.data_dir)
+    try:
+        client = client_of(store, args.client)
+        target = recording_target(store, args.out or Path(args.samples).stem)
+        store.check_not_recording(target.stem, "replacing it")
+        samples = import_samples_csv(
+            args.samples,
+            target,
+            subject=args.subject or client.name,
+            sample_dtype="<f4" if args.float32 else "<f8",
+            overwrite=args.force,
+            extra={"client": {"id": client.id, "name": client.name}},
+        )
+        store.get(target.stem)
+        store.clients.assign(target.stem, client.id)
+    finally:
+        store.close()
+    n = sum(len(b) for b in samples.values())
+    print(
+        f"imported {n} samples of {', '.join(samples)} as session {target.stem} of "
+        f"{client.name} ({client.id})",
         file=sys.stderr,
     )
     return 0
@@ -173,8 +211,14 @@ def register(sub: Any) -> None:
         description="Import a generic samples CSV into a .hsr recording.",
     )
     p.add_argument("samples", help="samples CSV (time_s,role,acc_x..gyr_z[,mag_x..mag_z])")
-    p.add_argument("--out", required=True, help=".hsr recording to create")
+    p.add_argument("--out", help=".hsr recording to create (with --client: a session name)")
     p.add_argument("--subject", help="subject name or pseudonym")
+    p.add_argument(
+        "--client",
+        metavar="ID|NAME",
+        help="import into the data directory as a session of this client",
+    )
+    add_data_dir(p)
     p.add_argument("--float32", action="store_true", help="store signals as float32 (half size)")
     p.add_argument("--force", action="store_true", help="overwrite an existing recording")
     p.set_defaults(func=_cmd_import)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -71,11 +71,13 @@ def import_samples_csv(
     subject: str = "",
     sample_dtype: str = "<f8",
     overwrite: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, SampleBlock]:
     """Generic samples CSV -> ``.hsr`` recording of decoded samples (returns the samples).
 
     Samples are written in ``IMPORT_PIECE_S`` pieces, all sensors interleaved in time order,
-    as a live recorder would have written them.
+    as a live recorder would have written them. ``extra`` goes into the metadata's extra
+    (e.g. the client measured).
     """
     samples = read_samples_csv(csv_path)
     metadata = SessionMetadata(
@@ -85,7 +87,7 @@ def import_samples_csv(
             SensorInfo(role, protocol="csv", rate_hz=estimate_rate_hz(b))
             for role, b in samples.items()
         ],
-        extra={"imported_from": Path(csv_path).name},
+        extra={"imported_from": Path(csv_path).name, **(extra or {})},
     )
     write_samples_recording(out, metadata, samples, sample_dtype, overwrite)
     return samples

@@ -25,6 +25,7 @@ resolved inside the data directory, so a request can never read or delete anythi
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ from hipsense.errors import (
     RecordingNotFoundError,
     StorageError,
 )
+from hipsense.recording.clients import ClientBook
 from hipsense.recording.format import (
     SUFFIX,
     RecordType,
@@ -141,6 +143,8 @@ class SessionRecorder:
         self.started_at = datetime.now().isoformat(timespec="seconds")
         self.source = metadata.source
         self.session_start_ns = metadata.session_start_ns
+        client = metadata.extra.get("client")
+        self.client_id: str | None = client.get("id") if isinstance(client, dict) else None
         self.writer = RecordingWriter(path, metadata, overwrite=overwrite)
         self._lock = threading.Lock()
         self.samples: dict[str, int] = {}
@@ -273,9 +277,14 @@ def recording_metadata(
     t0_s: float,
     session_start_ns: int | None,
     recorded_by: str,
+    client: dict[str, str] | None = None,
 ) -> SessionMetadata:
     """Metadata of a recording of ``devices`` starting at session time ``t0_s`` (its host
-    clock ``session_start_ns`` at session time 0 moves to the recording's time 0)."""
+    clock ``session_start_ns`` at session time 0 moves to the recording's time 0).
+
+    ``client``: ``{"id", "name"}`` of the client measured; the file names them so an index
+    rebuilt from the files finds their sessions again, and the subject defaults to the name.
+    """
     sensors = [
         SensorInfo(
             role=d.role,
@@ -286,12 +295,19 @@ def recording_metadata(
         )
         for d in devices
     ]
+    extra: dict[str, Any] = {
+        "note": note,
+        "live_time_offset_s": round(t0_s, 6),
+        "recorded_by": recorded_by,
+    }
+    if client is not None:
+        extra["client"] = {"id": client["id"], "name": client["name"]}
     return SessionMetadata(
-        subject=subject,
+        subject=subject or ("" if client is None else client["name"]),
         source=source,
         sensors=sensors,
         session_start_ns=None if session_start_ns is None else session_start_ns + round(t0_s * 1e9),
-        extra={"note": note, "live_time_offset_s": round(t0_s, 6), "recorded_by": recorded_by},
+        extra=extra,
     )
 
 
@@ -305,6 +321,7 @@ class SessionStore:
         self.data_dir = data_dir
         had_index = (data_dir / INDEX_FILE).exists()
         self.index = SessionIndex(data_dir) if had_index else SessionIndex.rebuild(data_dir)
+        self.clients = ClientBook(self.index)
         self.root = self.index.recordings.resolve()
         self.exports = (data_dir / "exports").resolve()
         self.active: SessionRecorder | None = None
@@ -377,7 +394,13 @@ class SessionStore:
             if self.active is recorder:
                 self.active = None
         with self._lock:
-            return self.index.add(recorder.name)
+            row = self.index.add(recorder.name)
+            if recorder.client_id is not None:
+                # The client may have been deleted while recording: then nobody's session.
+                with contextlib.suppress(StorageError):
+                    self.clients.assign(recorder.name, recorder.client_id)
+                row = self.index.get(recorder.name) or row
+            return row
 
     # --- the index -------------------------------------------------------------------------
 
@@ -396,7 +419,10 @@ class SessionStore:
                 except (InputFormatError, ConfigurationError):
                     continue  # not a readable recording: not listed
             for stem in rows.keys() - on_disk.keys():
-                self.index.delete(stem)
+                if rows[stem].client_id is None:
+                    self.index.delete(stem)
+                else:
+                    self.index.mark_missing(stem)  # their history shows it as missing
 
     def list(self) -> list[SessionSummary]:
         """Indexed recordings, newest first (after :meth:`sync`)."""
