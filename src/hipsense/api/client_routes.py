@@ -22,7 +22,12 @@ from hipsense.api.live_routes import ERRORS, ServiceDep
 from hipsense.api.schemas import Ack
 from hipsense.recording import client_store
 from hipsense.recording.clients import MAX_CLIENT_NAME, MAX_NOTES
-from hipsense.report.progress import progress_csv, render_client_report
+from hipsense.report.progress import (
+    progress_chart,
+    progress_csv,
+    render_client_report,
+    what_changed,
+)
 
 router = APIRouter(prefix="/api", responses=ERRORS)
 ClientId = Annotated[str, Path(min_length=1, max_length=40, description="the client's id")]
@@ -192,8 +197,18 @@ async def client_progress(
 ) -> dict[str, Any]:
     """The client's assessment figures of every session, oldest first, with the change since
     the first and the previous session and whether it exceeds the measurement's repeat noise
-    (``docs/clients.md``)."""
-    return await asyncio.to_thread(client_store.client_progress, service.store, client_id, analyze)
+    (``docs/clients.md``); ``what_changed``: the report's sentences on the latest session."""
+    doc = await asyncio.to_thread(client_store.client_progress, service.store, client_id, analyze)
+    doc["what_changed"] = what_changed(doc)
+    return doc
+
+
+@router.get("/clients/{client_id}/progress.svg", tags=["clients"])
+async def client_progress_chart(client_id: ClientId, service: ServiceDep) -> Response:
+    """The progress chart (active and passive hip extension per side and session) as SVG;
+    its points carry the values of the progress JSON."""
+    doc = await asyncio.to_thread(client_store.client_progress, service.store, client_id, False)
+    return Response(progress_chart(doc), media_type="image/svg+xml")
 
 
 @router.get("/clients/{client_id}/progress.csv", tags=["clients"])

@@ -247,8 +247,9 @@ def progress(
 
 
 def latest(progress_doc: dict[str, Any]) -> dict[str, Any] | None:
-    """The newest session of a progress document that has figures, or None."""
-    for s in reversed(progress_doc["sessions"]):
-        if s["status"] in ("ok", "damaged"):
-            return dict(s)
-    return None
+    """The newest analysed session of a progress document that measured a side (else the
+    newest analysed one), or None."""
+    analysed = [s for s in progress_doc["sessions"] if s["status"] in ("ok", "damaged")]
+    measured = [s for s in analysed if (s.get("figures") or {}).get("sides")]
+    chosen = (measured or analysed or [None])[-1]
+    return None if chosen is None else dict(chosen)

@@ -44,7 +44,7 @@ def signed(value: float) -> str:
     return "0.0" if text in ("+0.0", "-0.0") else text
 
 
-def progress_chart(doc: dict[str, Any], width: int = 720, height: int = 260) -> str:
+def progress_chart(doc: dict[str, Any], width: int = 520, height: int = 250) -> str:
     """SVG of the active and passive hip extension per side over the sessions.
 
     Every point is a ``<circle>`` with ``data-session``, ``data-side``, ``data-metric`` and
@@ -60,7 +60,7 @@ def progress_chart(doc: dict[str, Any], width: int = 720, height: int = 260) -> 
                 value = figures.get(key)
                 if value is not None:
                     points.append((i, side, key, float(value), s))
-    left, right, top, bottom = 44, 12, 22, 34
+    left, right, top, bottom = 40, 12, 26, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     if points:
         lo = min(p[3] for p in points)
@@ -79,8 +79,8 @@ def progress_chart(doc: dict[str, Any], width: int = 720, height: int = 260) -> 
     out = [
         f'<svg class="progress-chart" viewBox="0 0 {width} {height}" width="100%" '
         f'role="img" aria-label="hip extension per session" xmlns="http://www.w3.org/2000/svg">',
-        f'<text x="{left}" y="14" font-size="12">hip extension per session (deg): '
-        "solid active, dashed passive</text>",
+        f'<text x="{left}" y="16" font-size="14">hip extension (°): solid active, '
+        "dashed passive</text>",
     ]
     step = 5.0 if hi - lo <= 40 else 10.0
     v = lo
@@ -88,15 +88,15 @@ def progress_chart(doc: dict[str, Any], width: int = 720, height: int = 260) -> 
         out.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
             'stroke="#e5e5e5"/>'
-            f'<text x="{left - 4}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">{v:g}</text>'
+            f'<text x="{left - 4}" y="{y(v) + 4:.1f}" font-size="13" text-anchor="end">{v:g}</text>'
         )
         v += step
-    label_every = max(1, round(n / 8))
+    label_every = max(1, -(-n // 6))
     for i, s in enumerate(sessions):
         if i % label_every == 0 or i == n - 1:
             out.append(
-                f'<text x="{x(i):.1f}" y="{height - 18}" font-size="10" text-anchor="middle">'
-                f"{escape(str(s['created_utc'])[:10])}</text>"
+                f'<text x="{x(i):.1f}" y="{height - 22}" font-size="13" text-anchor="middle">'
+                f"{escape(_short_date(str(s['created_utc']), sessions))}</text>"
             )
     for side in sides:
         for key in CHART_METRICS:
@@ -119,11 +119,11 @@ def progress_chart(doc: dict[str, Any], width: int = 720, height: int = 260) -> 
     legend_x = left
     for side in sides:
         out.append(
-            f'<rect x="{legend_x}" y="{height - 12}" width="10" height="10" '
-            f'fill="{COLORS[side]}"/><text x="{legend_x + 14}" y="{height - 3}" '
-            f'font-size="11">{side}</text>'
+            f'<rect x="{legend_x}" y="{height - 13}" width="11" height="11" '
+            f'fill="{COLORS[side]}"/><text x="{legend_x + 15}" y="{height - 3}" '
+            f'font-size="13">{side}</text>'
         )
-        legend_x += 60
+        legend_x += 64
     if not points:
         out.append(
             f'<text x="{width / 2}" y="{height / 2}" font-size="13" text-anchor="middle">'
@@ -133,6 +133,12 @@ def progress_chart(doc: dict[str, Any], width: int = 720, height: int = 260) -> 
     return "".join(out)
 
 
+def _short_date(iso: str, sessions: list[dict[str, Any]]) -> str:
+    """``MM-DD`` when every session is in one year, else ``YYYY-MM-DD``."""
+    years = {str(s["created_utc"])[:4] for s in sessions}
+    return iso[5:10] if len(years) == 1 else iso[:10]
+
+
 def change_sentence(side: str, key: str, doc: dict[str, Any], session: dict[str, Any]) -> str:
     """What changed in one figure since the first session, in a plain sentence."""
     metric = METRIC[key]
@@ -140,32 +146,49 @@ def change_sentence(side: str, key: str, doc: dict[str, Any], session: dict[str,
     value = ((session.get("figures") or {}).get("sides", {}).get(side) or {}).get(key)
     if value is None:
         return ""
+    what = f"{side.capitalize()} {metric.label}"
     if entry is None or entry["since_first"] is None:
-        return f"{side.capitalize()} {metric.label}: {value:.1f} deg (the first measurement)."
+        return f"{what}: {value:.1f}° (the first measurement)."
     first = entry["since_first"]
     start = value - first["change"]
     text = (
-        f"{side.capitalize()} {metric.label}: {start:.1f} → {value:.1f} deg since the first "
-        f"session ({signed(first['change'])} deg"
+        f"{what}: {start:.1f}° → {value:.1f}° since the first session ({signed(first['change'])}°)"
     )
-    noise = metric and doc["detectable_change_deg"].get(metric.noise or "")
+    noise = doc["detectable_change_deg"].get(metric.noise or "")
+    clinical = doc["clinical_mdc"].get("deg")
     if first["detectable"]:
-        text += f", {first['direction']}; larger than the {noise:.1f} deg hipsense can tell "
-        text += "apart from its repeat-measurement noise"
-        clinical = doc["clinical_mdc"].get("deg")
+        text += f", {first['direction']}: larger than hipsense's {noise:.1f}° repeat noise"
         if clinical is not None:
-            beyond = "beyond" if first["beyond_clinical_mdc"] else "within"
-            text += f", {beyond} the {clinical:.0f} deg day-to-day change clinical studies report"
-        text += ")."
+            text += (
+                f" and than the {clinical:.1f}° a person varies between visits in clinical studies"
+                if first["beyond_clinical_mdc"]
+                else f", within the {clinical:.1f}° a person varies between visits in clinical "
+                "studies"
+            )
+        text += "."
     elif first["detectable"] is False:
-        text += f": within the measurement's repeat noise of {noise:.1f} deg, no real change)."
+        text += f": within hipsense's {noise:.1f}° repeat noise, no change."
     else:
-        text += ")."
+        text += "."
     prev = entry["since_previous"]
-    if prev is not None and first is not prev:
-        text += f" Since the previous session: {signed(prev['change'])} deg"
-        text += " (real)." if prev["detectable"] else " (within noise)."
+    if prev is not None:
+        real = "real" if prev["detectable"] else "within noise"
+        text += f" Since the previous session {signed(prev['change'])}° ({real})."
     return text
+
+
+def what_changed(doc: dict[str, Any]) -> list[str]:
+    """Plain sentences on the latest analysed session: each side's active and passive hip
+    extension and gap against the first and the previous session."""
+    newest = latest(doc)
+    if newest is None:
+        return []
+    sentences = [
+        change_sentence(side, key, doc, newest)
+        for side in doc["sides"]
+        for key in ("active_deg", "passive_deg", "gap_deg")
+    ]
+    return [s for s in sentences if s]
 
 
 def progress_csv(doc: dict[str, Any]) -> str:
@@ -237,12 +260,12 @@ border-bottom:1px solid #ddd}
 .passive_restricted{border-left:6px solid #d62728}.incomplete{border-left:6px solid #999}
 table{border-collapse:collapse;font-size:.85em;width:100%}
 th,td{border-bottom:1px solid #eee;padding:3px 5px;text-align:right}
-th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}
+th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}td:nth-child(2){white-space:nowrap}
 .scroll{overflow-x:auto}.real{font-weight:600}.status-bad{color:#b03a2e}
-ul.changes li{margin:.25em 0}
+ul.changes li{margin:.25em 0}.chart{max-width:620px}
 @page{size:A4;margin:14mm 12mm}
 @media print{body{max-width:none;padding:0;font-size:10.5pt}.scroll{overflow:visible}
-.card,tr,.chart,ul.changes li{break-inside:avoid}h2{break-after:avoid}
+.card,tr,.chart,ul.changes li{break-inside:avoid}.chart{max-width:14cm}h2{break-after:avoid}
 a{color:inherit;text-decoration:none}}
 """
 
@@ -355,16 +378,15 @@ def render_client_report(doc: dict[str, Any], generated_utc: str) -> str:
             )
         else:
             parts.append("<p>No isometric holds in this session.</p>")
-        sentences = [
-            change_sentence(side, key, doc, newest)
-            for side in doc["sides"]
-            for key in ("active_deg", "passive_deg", "gap_deg")
-        ]
-        items = "".join(f"<li>{escape(t)}</li>" for t in sentences if t)
+        items = "".join(f"<li>{escape(t)}</li>" for t in what_changed(doc))
         parts.append(f'<h2>What changed</h2><ul class="changes">{items}</ul>')
     parts.append(f'<h2>Progress</h2><div class="chart">{progress_chart(doc)}</div>')
     earlier = len(doc["sessions"]) - REPORT_TABLE_ROWS
     parts.append(progress_table(doc, REPORT_TABLE_ROWS))
+    parts.append(
+        '<p class="muted">Newest first; a figure in bold changed by more than the measurement\'s '
+        "repeat noise since the session before.</p>"
+    )
     if earlier > 0:
         parts.append(f'<p class="muted">{earlier} earlier sessions are in the progress CSV.</p>')
     noise = doc["detectable_change_deg"]
@@ -376,7 +398,7 @@ def render_client_report(doc: dict[str, Any], generated_utc: str) -> str:
     )
     if clinical.get("deg") is not None:
         note += (
-            f" Clinical reliability studies report about {clinical['deg']:.0f} deg as the "
+            f" Clinical reliability studies report about {clinical['deg']:.1f} deg as the "
             f"smallest real change of hip extension measured by hand ({clinical['source']})."
         )
     parts.append(f'<p class="muted">{escape(note)}</p></body></html>')

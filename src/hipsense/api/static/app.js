@@ -190,6 +190,31 @@ function renderSensors(devices) {
 async function refreshSensors() {
   try { renderSensors(await api("/api/devices")); } catch (err) { /* shown by the connection pill */ }
 }
+// --- the client measured ---------------------------------------------------------------------
+const CLIENT_KEY = "hipsense.client";
+let clientNames = {};
+function selectedClient() { return $("client-select").value || null; }
+function showClientLink() {
+  const id = selectedClient();
+  const link = $("client-progress");
+  link.hidden = !id;
+  if (id) link.href = `/clients/${encodeURIComponent(id)}${token ? `?token=${encodeURIComponent(token)}` : ""}`;
+}
+async function loadClients(chosen) {
+  const clients = await api("/api/clients");
+  clientNames = Object.fromEntries(clients.map((c) => [c.id, c.name]));
+  const select = $("client-select");
+  const want = chosen !== undefined ? chosen : select.value || localStorage.getItem(CLIENT_KEY) || "";
+  const none = el("option", null, "nobody"); none.value = "";
+  select.replaceChildren(none, ...clients.map((c) => { const o = el("option", null, c.name); o.value = c.id; return o; }));
+  select.value = clientNames[want] ? want : "";
+  localStorage.setItem(CLIENT_KEY, select.value);
+  showClientLink();
+}
+$("client-select").addEventListener("change", () => {
+  localStorage.setItem(CLIENT_KEY, selectedClient() || ""); showClientLink(); refreshSessions();
+});
+
 async function refreshSessions() {
   try {
     const sessions = await api("/api/sessions");
@@ -199,12 +224,25 @@ async function refreshSessions() {
     for (const s of sessions) {
       recording ||= s.recording;
       const li = el("li");
-      li.append(el("span", null, `${s.name} · ${s.duration_s.toFixed(0)} s${s.recording ? " · recording" : ""}`));
+      const owner = s.client_id ? ` · ${clientNames[s.client_id] || "a client"}` : "";
+      li.append(el("span", null, `${s.name} · ${s.duration_s.toFixed(0)} s${owner}${s.recording ? " · recording" : ""}`));
       if (!s.recording) {
         const links = el("span", "links");
         const link = (href, text) => { const a = el("a", null, text); a.href = href; a.target = "_blank"; return a; };
         links.append(link(s.report_url, "report"), " ", link(s.download_url, ".hsr"), " ",
           link(`/api/recordings/${encodeURIComponent(s.name)}/export?format=csv-angles`, "CSV"));
+        const chosen = selectedClient();
+        if (chosen && s.client_id !== chosen) {
+          const assign = el("button", "linkish", `assign to ${clientNames[chosen]}`);
+          assign.type = "button";
+          assign.addEventListener("click", async () => {
+            try {
+              await api(`/api/sessions/${encodeURIComponent(s.name)}/client`, { method: "PUT", body: JSON.stringify({ client_id: chosen }) });
+              refreshSessions();
+            } catch (err) { toast(err.message); }
+          });
+          links.append(" ", assign);
+        }
         li.append(links);
       }
       list.append(li);
@@ -244,12 +282,22 @@ on("replay-restart", () => replayCall("restart"));
 on("replay-stop", () => replayCall("stop"));
 on("rec-start", async () => {
   const name = $("session-name").value.trim();
-  const s = await post("/api/sessions", name ? { name } : {});
-  $("session-msg").textContent = `recording ${s.name}`; refreshSessions();
+  const body = name ? { name } : {};
+  if (selectedClient()) body.client_id = selectedClient();
+  const s = await post("/api/sessions", body);
+  const whose = s.client_id ? ` for ${clientNames[s.client_id]}` : "";
+  $("session-msg").textContent = `recording ${s.name}${whose}`; refreshSessions();
 });
 on("rec-stop", async () => {
   const s = await post("/api/sessions/stop");
   $("session-msg").textContent = `saved ${s.name} (${s.frames} frames)`; refreshSessions();
+});
+on("client-new", async () => {
+  const name = prompt("Name or pseudonym of the new client:");
+  if (!name || !name.trim()) return;
+  const c = await post("/api/clients", { name });
+  await loadClients(c.id);
+  toast(`client ${c.name} created: sessions recorded now are theirs`);
 });
 on("marker-add", async () => {
   const text = $("marker-text").value.trim();
@@ -265,7 +313,8 @@ function frame() {
 connect();
 requestAnimationFrame(frame);
 renderHold();
-refreshSessions();
+loadClients(new URLSearchParams(location.search).get("client") || undefined)
+  .catch(() => {}).then(refreshSessions);
 refreshHealth();
 setInterval(refreshSensors, 2000);
 setInterval(refreshHealth, 2000);
