@@ -211,6 +211,18 @@ async function loadClients(chosen) {
   localStorage.setItem(CLIENT_KEY, select.value);
   showClientLink();
 }
+// An assessment or hold series for the chosen client lands in their history: when nothing is
+// recording, a session is started for them first.
+async function recordForClient() {
+  const id = selectedClient();
+  if (!id) return;
+  const sessions = await api("/api/sessions");
+  if (sessions.some((s) => s.recording)) return;
+  const s = await post("/api/sessions", { client_id: id });
+  $("session-msg").textContent = `recording ${s.name} for ${clientNames[id]}`;
+  toast(`recording for ${clientNames[id]}: stop the session when done`);
+  refreshSessions();
+}
 $("client-select").addEventListener("change", () => {
   localStorage.setItem(CLIENT_KEY, selectedClient() || ""); showClientLink(); refreshSessions();
 });

@@ -71,7 +71,10 @@ async function newAssessment(event) {
   event.preventDefault();
   const method = document.querySelector("input[name=as-method]:checked").value;
   const body = { passive_method: method, include_prone: $("as-prone").checked, sides: $("as-sides").value.split(",") };
-  try { setAssessment(await post("/api/assessment", body)); } catch (err) { toast(err.message); }
+  try {
+    await recordForClient();
+    setAssessment(await post("/api/assessment", body));
+  } catch (err) { toast(err.message); }
 }
 
 // --- the current trial -----------------------------------------------------------------------

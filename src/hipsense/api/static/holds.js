@@ -29,6 +29,7 @@ async function startHolds(event) {
   event.preventDefault();
   try {
     if ($("hold-audio").checked && !state.audio) state.audio = new (window.AudioContext || window.webkitAudioContext)();
+    await recordForClient();
     setHold(await post("/api/holds", holdProtocolFromForm()));
   } catch (err) { toast(err.message); }
 }
