@@ -7,22 +7,25 @@ edit carries the ``version`` it was made on (409 when somebody else changed the 
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
+import pydantic_core
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
+from hipsense import clients as client_store
 from hipsense.api.errors import ApiError
 from hipsense.api.live_routes import ERRORS, ServiceDep
 from hipsense.api.schemas import Ack
-from hipsense.recording import client_store
 from hipsense.recording.clients import MAX_CLIENT_NAME, MAX_NOTES
 from hipsense.report.progress import (
+    REPORT_SESSIONS,
     progress_chart,
     progress_csv,
     render_client_report,
@@ -32,6 +35,15 @@ from hipsense.report.progress import (
 router = APIRouter(prefix="/api", responses=ERRORS)
 ClientId = Annotated[str, Path(min_length=1, max_length=40, description="the client's id")]
 Side = Literal["left", "right"]
+Last = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=1_000_000,
+        description="only the newest N sessions (changes still count "
+        "from the first one); default all",
+    ),
+]
 ARCHIVE_UPLOAD_BYTES = 8_000_000_000
 """Largest client archive ``POST /api/clients/import`` takes."""
 
@@ -104,14 +116,14 @@ def _detail(service: Any, client_id: str) -> dict[str, Any]:
     client = service.store.clients.get(client_id)
     sessions = [
         {
-            "name": s.name,
-            "created_utc": s.created_utc,
-            "duration_s": round(s.duration_s, 3),
-            "missing": s.missing,
-            "damaged": s.damaged,
-            "report_url": f"/api/sessions/{s.name}/report",
+            "name": s["name"],
+            "created_utc": s["created_utc"],
+            "duration_s": round(s["duration_s"], 3),
+            "missing": bool(s["missing"]),
+            "damaged": bool(s["damaged"]),
+            "report_url": f"/api/sessions/{s['name']}/report",
         }
-        for s in service.store.clients.sessions(client_id)
+        for s in service.store.clients.session_heads(client_id)
     ]
     return {**client.to_dict(), "session_list": sessions}
 
@@ -158,7 +170,9 @@ async def merge_client(
     client_id: ClientId, body: ClientMerge, service: ServiceDep
 ) -> dict[str, Any]:
     """Move every session of this client to ``into`` and remove this client."""
-    client = await asyncio.to_thread(service.store.clients.merge, client_id, body.into)
+    client = await asyncio.to_thread(
+        client_store.merge_clients, service.store, client_id, body.into
+    )
     return client.to_dict()
 
 
@@ -194,29 +208,40 @@ async def client_progress(
     analyze: Annotated[
         bool, Query(description="analyse sessions not analysed yet first (else 'pending')")
     ] = True,
-) -> dict[str, Any]:
+    last: Last = None,
+) -> Response:
     """The client's assessment figures of every session, oldest first, with the change since
     the first and the previous session and whether it exceeds the measurement's repeat noise
     (``docs/clients.md``); ``what_changed``: the report's sentences on the latest session."""
-    doc = await asyncio.to_thread(client_store.client_progress, service.store, client_id, analyze)
-    doc["what_changed"] = what_changed(doc)
-    return doc
+    body = await asyncio.to_thread(
+        client_store.rendered, service.store, client_id, _progress_json, analyze, last
+    )
+    return Response(body, media_type="application/json")
+
+
+def _progress_json(doc: dict[str, Any]) -> bytes:
+    """The progress JSON (kept with the document: thousands of sessions are megabytes)."""
+    return pydantic_core.to_json({**doc, "what_changed": what_changed(doc)}, inf_nan_mode="null")
 
 
 @router.get("/clients/{client_id}/progress.svg", tags=["clients"])
-async def client_progress_chart(client_id: ClientId, service: ServiceDep) -> Response:
+async def client_progress_chart(
+    client_id: ClientId, service: ServiceDep, last: Last = None
+) -> Response:
     """The progress chart (active and passive hip extension per side and session) as SVG;
     its points carry the values of the progress JSON."""
-    doc = await asyncio.to_thread(client_store.client_progress, service.store, client_id, False)
-    return Response(progress_chart(doc), media_type="image/svg+xml")
+    chart = await asyncio.to_thread(
+        client_store.rendered, service.store, client_id, progress_chart, False, last
+    )
+    return Response(chart, media_type="image/svg+xml")
 
 
 @router.get("/clients/{client_id}/progress.csv", tags=["clients"])
 async def client_progress_csv(client_id: ClientId, service: ServiceDep) -> Response:
     """The progress table as CSV, for the client's own spreadsheets."""
-    doc = await asyncio.to_thread(client_store.client_progress, service.store, client_id)
+    table = await asyncio.to_thread(client_store.rendered, service.store, client_id, progress_csv)
     return Response(
-        progress_csv(doc),
+        table,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{client_id}-progress.csv"'},
     )
@@ -225,7 +250,9 @@ async def client_progress_csv(client_id: ClientId, service: ServiceDep) -> Respo
 @router.get("/clients/{client_id}/report", response_class=HTMLResponse, tags=["clients"])
 async def client_report(client_id: ClientId, service: ServiceDep) -> HTMLResponse:
     """One self-contained HTML report of the latest session with the progress (prints to PDF)."""
-    doc = await asyncio.to_thread(client_store.client_progress, service.store, client_id)
+    doc = await asyncio.to_thread(
+        client_store.client_progress, service.store, client_id, True, REPORT_SESSIONS
+    )
     now = datetime.now(UTC).isoformat(timespec="minutes")
     return HTMLResponse(render_client_report(doc, now))
 
@@ -234,7 +261,9 @@ async def client_report(client_id: ClientId, service: ServiceDep) -> HTMLRespons
 async def client_archive(client_id: ClientId, service: ServiceDep) -> FileResponse:
     """The client's whole archive (zip of recordings, results and the client record)."""
     service.store.clients.get(client_id)
-    tmp = FsPath(tempfile.mkstemp(prefix=".archive-", suffix=".zip", dir=service.store.data_dir)[1])
+    fd, tmp_name = tempfile.mkstemp(prefix=".archive-", suffix=".zip", dir=service.store.data_dir)
+    os.close(fd)  # export_archive opens the path itself
+    tmp = FsPath(tmp_name)
     try:
         await asyncio.to_thread(client_store.export_archive, service.store, client_id, tmp)
     except BaseException:

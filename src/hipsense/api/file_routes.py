@@ -33,9 +33,9 @@ from hipsense.api.schemas import (
     SessionSummary,
 )
 from hipsense.api.service import Service
+from hipsense.clients import analyze_into_cache
 from hipsense.errors import HipsenseError
 from hipsense.live import LiveSession
-from hipsense.recording.client_store import analyze_into_cache
 from hipsense.recording.convert import export_angles_csv, export_opensim, export_samples_csv
 from hipsense.recording.index import SessionSummary as IndexRow
 from hipsense.recording.sessions import (

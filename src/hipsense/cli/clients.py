@@ -102,14 +102,16 @@ def _edit(store: SessionStore, args: argparse.Namespace) -> int:
 
 def _merge(store: SessionStore, args: argparse.Namespace) -> int:
     source, into = client_of(store, args.client), client_of(store, args.into)
-    merged = store.clients.merge(source.id, into.id)
+    from hipsense.clients import merge_clients
+
+    merged = merge_clients(store, source.id, into.id)
     print(f"merged {source.sessions} sessions into:", file=sys.stderr)
     _print_client(merged)
     return 0
 
 
 def _delete(store: SessionStore, args: argparse.Namespace) -> int:
-    from hipsense.recording.client_store import delete_client
+    from hipsense.clients import delete_client
 
     client = client_of(store, args.client)
     confirm = args.confirm
@@ -118,10 +120,13 @@ def _delete(store: SessionStore, args: argparse.Namespace) -> int:
             raise ConfigurationError(
                 "deleting a client deletes all their recordings: confirm with --confirm NAME"
             )
-        confirm = input(
-            f"Delete {client.name} and their {client.sessions} sessions for good? "
-            "Type the name to confirm: "
-        )
+        try:
+            confirm = input(
+                f"Delete {client.name} and their {client.sessions} sessions for good? "
+                "Type the name to confirm: "
+            )
+        except EOFError:  # Ctrl+D at the prompt
+            raise ConfigurationError("no confirmation given; nothing was deleted") from None
     names = delete_client(store, client.id, confirm)
     print(f"deleted the client and {len(names)} sessions", file=sys.stderr)
     return 0
@@ -136,7 +141,7 @@ def _assign(store: SessionStore, args: argparse.Namespace) -> int:
 
 
 def _progress(store: SessionStore, args: argparse.Namespace) -> int:
-    from hipsense.recording.client_store import client_progress
+    from hipsense.clients import client_progress
     from hipsense.report.progress import fmt, progress_csv
 
     client = client_of(store, args.client)
@@ -163,7 +168,7 @@ def _progress(store: SessionStore, args: argparse.Namespace) -> int:
 
 
 def _export(store: SessionStore, args: argparse.Namespace) -> int:
-    from hipsense.recording.client_store import export_archive
+    from hipsense.clients import export_archive
 
     client = client_of(store, args.client)
     manifest = export_archive(store, client.id, Path(args.out))
@@ -172,7 +177,7 @@ def _export(store: SessionStore, args: argparse.Namespace) -> int:
 
 
 def _import(store: SessionStore, args: argparse.Namespace) -> int:
-    from hipsense.recording.client_store import import_archive
+    from hipsense.clients import import_archive
 
     client, names = import_archive(store, Path(args.archive), args.name, args.archive)
     print(f"imported {len(names)} sessions for:", file=sys.stderr)
@@ -196,12 +201,12 @@ HANDLERS = {
 
 def write_client_report(data_dir: str | None, key: str, out: str) -> None:
     """``hipsense report --client``: the client report of their latest session."""
-    from hipsense.recording.client_store import client_progress
-    from hipsense.report.progress import render_client_report
+    from hipsense.clients import client_progress
+    from hipsense.report.progress import REPORT_SESSIONS, render_client_report
 
     store = open_store(data_dir)
     try:
-        doc = client_progress(store, client_of(store, key).id)
+        doc = client_progress(store, client_of(store, key).id, last=REPORT_SESSIONS)
     finally:
         store.close()
     html = render_client_report(doc, datetime.now(UTC).isoformat(timespec="minutes"))

@@ -184,7 +184,10 @@ def change_entry(metric: Metric, delta: float) -> dict[str, Any]:
 
 
 def progress(
-    client: dict[str, Any], sessions: list[dict[str, Any]], sides: list[str] | None = None
+    client: dict[str, Any],
+    sessions: list[dict[str, Any]],
+    sides: list[str] | None = None,
+    last: int | None = None,
 ) -> dict[str, Any]:
     """The progress of a client: every session, oldest first, with the changes.
 
@@ -195,6 +198,8 @@ def progress(
         (``figures`` from :func:`session_figures`, empty for sessions that could not be
         analysed: status ``missing``, ``error`` or ``pending``).
     sides : sides to report (default: the client's sides of concern, else both).
+    last : only the newest ``last`` sessions are listed (their changes still count from the
+        client's first session); None: all of them.
 
     Returns
     -------
@@ -207,8 +212,18 @@ def progress(
     first: dict[tuple[str | None, str], float] = {}
     previous: dict[tuple[str | None, str], float] = {}
     rows = []
-    for s in sessions:
+    shown_from = 0 if last is None else max(0, len(sessions) - last)
+    for index, s in enumerate(sessions):
         figures = s.get("figures") or {}
+        if index < shown_from:
+            # Not listed: only the first and previous values are followed.
+            for metric in METRICS:
+                for side in sides if metric.per_side else [None]:
+                    value = _value(figures, metric, side)
+                    if value is not None:
+                        first.setdefault((side, metric.key), value)
+                        previous[(side, metric.key)] = value
+            continue
         changes: dict[str, dict[str, Any]] = {}
         for metric in METRICS:
             for side in sides if metric.per_side else [None]:
@@ -242,6 +257,7 @@ def progress(
         "detectable_change_deg": dict(DETECTABLE_CHANGE_DEG),
         "clinical_mdc": dict(CLINICAL_MDC),
         "analysis_version": ANALYSIS_VERSION,
+        "sessions_total": len(sessions),
         "sessions": rows,
     }
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -79,7 +80,7 @@ class CachedResult:
 
 def check_client_id(client_id: str) -> str:
     """``client_id`` if it has the form of an id, else :class:`ClientNotFoundError`."""
-    if not isinstance(client_id, str) or not ID_RE.match(client_id):
+    if not isinstance(client_id, str) or not ID_RE.fullmatch(client_id):
         raise ClientNotFoundError(
             f"no client with id {str(client_id)[:40]!r}; GET /api/clients lists them"
         )
@@ -138,6 +139,19 @@ class ClientBook:
         self.index = index
         self.db = index.db
         self.lock = index.lock
+        with self.lock:
+            # A deleted client leaves no name or notes behind in the file's free pages.
+            self.db.execute("PRAGMA secure_delete = ON")
+        self.progress_memo: dict[tuple[str, int | None], dict[str, Any]] = {}
+        """Progress documents by client id (``hipsense.clients``), valid
+        while :meth:`state` and the files are what they were when made."""
+
+    def state(self) -> tuple[int, int]:
+        """Changes so far to the index, by this connection and others: equal values mean
+        nothing was written in between."""
+        with self.lock:
+            (other,) = self.db.execute("PRAGMA data_version").fetchone()
+            return int(other), self.db.total_changes
 
     # --- clients ---------------------------------------------------------------------------
 
@@ -153,11 +167,17 @@ class ClientBook:
             self._check_free(name)
             if self._exists(new_id):
                 raise ClientConflictError(f"a client with id {new_id!r} exists already")
-            self.db.execute(
-                "INSERT INTO clients (id, name, notes, sides, created_utc, updated_utc, version) "
-                "VALUES (?, ?, ?, ?, ?, ?, 1)",
-                (new_id, name, notes, json.dumps(side_list), now, now),
-            )
+            try:
+                self.db.execute(
+                    "INSERT INTO clients (id, name, notes, sides, created_utc, updated_utc, "
+                    "version) VALUES (?, ?, ?, ?, ?, ?, 1)",
+                    (new_id, name, notes, json.dumps(side_list), now, now),
+                )
+            except sqlite3.IntegrityError:  # another process took the name or id meanwhile
+                self.db.rollback()
+                raise ClientConflictError(
+                    "a client with that name exists already; choose another name or pseudonym"
+                ) from None
             self.db.commit()
             return self.get(new_id)
 
@@ -165,9 +185,18 @@ class ClientBook:
         row = self.db.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone()
         return row is not None
 
+    def _named(self, name: str) -> str | None:
+        """Id of the client called ``name``, ignoring case (any script: SQLite's NOCASE only
+        folds A-Z), or None."""
+        key = name.casefold()
+        for client_id, other in self.db.execute("SELECT id, name FROM clients"):
+            if other.casefold() == key:
+                return str(client_id)
+        return None
+
     def _check_free(self, name: str, except_id: str | None = None) -> None:
-        row = self.db.execute("SELECT id FROM clients WHERE name = ?", (name,)).fetchone()
-        if row is not None and row[0] != except_id:
+        found = self._named(name)
+        if found is not None and found != except_id:
             raise ClientConflictError(
                 f"a client named {name!r} exists already; choose another name or pseudonym"
             )
@@ -195,17 +224,15 @@ class ClientBook:
 
     def find(self, key: str) -> Client:
         """A client by id or by exact (case-insensitive) name, for the command line."""
-        if ID_RE.match(key):
+        if ID_RE.fullmatch(key):
             return self.get(key)
         with self.lock:
-            row = self.db.execute(
-                "SELECT id FROM clients WHERE name = ?", (" ".join(key.split()),)
-            ).fetchone()
-        if row is None:
+            found = self._named(" ".join(key.split()))
+        if found is None:
             raise ClientNotFoundError(
                 "no client with that id or name; `hipsense clients list` shows them"
             )
-        return self.get(row[0])
+        return self.get(found)
 
     def update(
         self,
@@ -229,11 +256,17 @@ class ClientBook:
             new_notes = current.notes if notes is None else clean_notes(notes)
             new_sides = current.sides if sides is None else clean_sides(sides)
             self._check_free(new_name, except_id=client_id)
-            cur = self.db.execute(
-                "UPDATE clients SET name = ?, notes = ?, sides = ?, updated_utc = ?, "
-                "version = version + 1 WHERE id = ? AND version = ?",
-                (new_name, new_notes, json.dumps(new_sides), _now(), client_id, int(version)),
-            )
+            try:
+                cur = self.db.execute(
+                    "UPDATE clients SET name = ?, notes = ?, sides = ?, updated_utc = ?, "
+                    "version = version + 1 WHERE id = ? AND version = ?",
+                    (new_name, new_notes, json.dumps(new_sides), _now(), client_id, int(version)),
+                )
+            except sqlite3.IntegrityError:  # another process took the name meanwhile
+                self.db.rollback()
+                raise ClientConflictError(
+                    "a client with that name exists already; choose another name or pseudonym"
+                ) from None
             self.db.commit()
             if cur.rowcount != 1:
                 raise ClientConflictError(
@@ -274,6 +307,8 @@ class ClientBook:
             self.db.execute("DELETE FROM sessions WHERE client_id = ?", (client_id,))
             self.db.execute("DELETE FROM clients WHERE id = ?", (client_id,))
             self.db.commit()
+            for key in [k for k in self.progress_memo if k[0] == client_id]:
+                del self.progress_memo[key]
 
     # --- sessions --------------------------------------------------------------------------
 
@@ -326,6 +361,32 @@ class ClientBook:
                 ).fetchall()
                 for r in rows:
                     out[r[0]] = CachedResult(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
+        return out
+
+    def client_result_keys(self, client_id: str) -> dict[str, tuple[int, str]]:
+        """:meth:`result_keys` of every session of a client, in one query."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT s.name, r.file_bytes, r.analysis_version FROM sessions s "
+                "JOIN results r ON r.name = s.name WHERE s.client_id = ?",
+                (client_id,),
+            ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def result_keys(self, names: list[str]) -> dict[str, tuple[int, str]]:
+        """``(file_bytes, analysis_version)`` of the cached results of ``names`` (what tells
+        whether they are up to date, without decoding their figures)."""
+        out: dict[str, tuple[int, str]] = {}
+        with self.lock:
+            for start in range(0, len(names), 500):
+                chunk = names[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self.db.execute(
+                    "SELECT name, file_bytes, analysis_version FROM results "
+                    f"WHERE name IN ({marks})",
+                    chunk,
+                ).fetchall()
+                out.update((r[0], (r[1], r[2])) for r in rows)
         return out
 
     def analysis(self, name: str) -> dict[str, Any] | None:

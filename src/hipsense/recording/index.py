@@ -253,7 +253,9 @@ class SessionIndex:
 
     def _resummarize(self) -> None:
         """Version 2: durations no longer mix the raw notifications' host clock with session
-        time, so every row is summarized again from its file."""
+        time, so every row is summarized again from its file. Rows are written with today's
+        columns, so the later schema steps (idempotent) run first."""
+        self._add_clients()
         names = [r[0] for r in self.db.execute("SELECT name FROM sessions").fetchall()]
         for name in names:
             try:

@@ -23,6 +23,8 @@ CLASS_TEXT = {
 }
 REPORT_TABLE_ROWS = 20
 """The report's table shows the latest sessions; the CSV has all of them."""
+REPORT_SESSIONS = 60
+"""The report's and the page's chart show the latest sessions (about a year of weekly visits)."""
 
 CHART_METRICS = ("active_deg", "passive_deg")
 
@@ -347,8 +349,10 @@ def render_client_report(doc: dict[str, Any], generated_utc: str) -> str:
     ]
     analysed = [s for s in doc["sessions"] if s["status"] in ("ok", "damaged")]
     sides_text = ", ".join(client.get("sides") or []) or "not set"
+    total, shown = doc.get("sessions_total", len(doc["sessions"])), len(doc["sessions"])
+    of = "" if shown == total else f" of the latest {shown}"
     parts.append(
-        f'<p class="muted">{len(doc["sessions"])} sessions ({len(analysed)} analysed), side(s) '
+        f'<p class="muted">{total} sessions ({len(analysed)}{of} analysed), side(s) '
         f"of concern: {escape(sides_text)}. Generated {escape(generated_utc)} by "
         f"{escape(doc['analysis_version'])}.</p>"
     )
@@ -381,7 +385,7 @@ def render_client_report(doc: dict[str, Any], generated_utc: str) -> str:
         items = "".join(f"<li>{escape(t)}</li>" for t in what_changed(doc))
         parts.append(f'<h2>What changed</h2><ul class="changes">{items}</ul>')
     parts.append(f'<h2>Progress</h2><div class="chart">{progress_chart(doc)}</div>')
-    earlier = len(doc["sessions"]) - REPORT_TABLE_ROWS
+    earlier = doc.get("sessions_total", len(doc["sessions"])) - REPORT_TABLE_ROWS
     parts.append(progress_table(doc, REPORT_TABLE_ROWS))
     parts.append(
         '<p class="muted">Newest first; a figure in bold changed by more than the measurement\'s '

@@ -11,6 +11,7 @@ const clientId = (location.pathname.match(/^\/clients\/([^/]+)$/) || [])[1] || n
 const withToken = (path) => (token ? `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : path);
 const checked = (name) => [...document.querySelectorAll(`input[name=${name}]:checked`)].map((i) => i.value);
 const setChecked = (name, values) => { for (const i of document.querySelectorAll(`input[name=${name}]`)) i.checked = values.includes(i.value); };
+const PAGE_SESSIONS = 60; // the report's REPORT_SESSIONS too
 const day = (iso) => String(iso || "").slice(0, 10);
 
 function guard(fn) {
@@ -98,11 +99,13 @@ function renderTable(doc) {
 
 async function showClient() {
   $("client-view").hidden = false;
-  const doc = await api(`/api/clients/${encodeURIComponent(clientId)}/progress`);
+  const doc = await api(`/api/clients/${encodeURIComponent(clientId)}/progress?last=${PAGE_SESSIONS}`);
   client = doc.client;
   document.title = `hipsense: ${client.name}`;
   $("client-title").textContent = client.name;
-  $("client-count").textContent = `${doc.sessions.length} sessions`;
+  $("client-count").textContent = `${doc.sessions_total} sessions`;
+  $("older").hidden = doc.sessions_total <= doc.sessions.length;
+  $("older").textContent = `The latest ${doc.sessions.length} of ${doc.sessions_total} sessions; the progress CSV has all of them.`;
   $("edit-name").value = client.name; $("edit-notes").value = client.notes; setChecked("edit-side", client.sides);
   const base = `/api/clients/${encodeURIComponent(clientId)}`;
   $("btn-report").href = withToken(`${base}/report`);
@@ -115,7 +118,7 @@ async function showClient() {
   $("noise-note").textContent = `"real": larger than hipsense's repeat-measurement noise (active ${fmt(n.active)}°, passive ${fmt(n.passive)}°, gap ${fmt(n.gap)}°).` +
     (doc.clinical_mdc.deg ? ` Clinical studies put a person's day-to-day change at ${fmt(doc.clinical_mdc.deg)}-${fmt(doc.clinical_mdc.range_deg[1])}°.` : "");
   renderTable(doc);
-  const chart = await fetch(withToken(`${base}/progress.svg`));
+  const chart = await fetch(withToken(`${base}/progress.svg?last=${PAGE_SESSIONS}`));
   $("chart").innerHTML = chart.ok ? await chart.text() : ""; // the server's SVG, names escaped there
   const others = (await api("/api/clients")).filter((c) => c.id !== clientId);
   $("merge-into").replaceChildren(...others.map((c) => { const o = el("option", null, c.name); o.value = c.id; return o; }));
@@ -148,7 +151,9 @@ $("merge-go").addEventListener("click", guard(async () => {
 $("delete-go").addEventListener("click", guard(async () => {
   const typed = prompt(`This deletes ${client.name} and all ${client.sessions} sessions with their recordings, for good. Type the name to confirm:`);
   if (typed === null) return;
-  await api(`/api/clients/${encodeURIComponent(clientId)}?confirm=${encodeURIComponent(typed)}`, { method: "DELETE" });
+  // Checked here, sent as the id: the name never goes into a URL (logs, history).
+  if (typed.trim().toLowerCase() !== client.name.toLowerCase()) throw new Error("the name did not match: nothing was deleted");
+  await api(`/api/clients/${encodeURIComponent(clientId)}?confirm=${encodeURIComponent(clientId)}`, { method: "DELETE" });
   location.href = withToken("/clients");
 }));
 

@@ -23,9 +23,10 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from hipsense import __version__
 from hipsense.errors import (
@@ -39,11 +40,12 @@ from hipsense.errors import (
 )
 from hipsense.exercises.progress import (
     ANALYSIS_VERSION,
+    METRIC,
     analyze_recording,
     progress,
     session_figures,
 )
-from hipsense.recording.clients import CachedResult, Client, check_client_id
+from hipsense.recording.clients import CachedResult, Client, ClientBook, check_client_id
 from hipsense.recording.format import SUFFIX
 from hipsense.recording.index import check_name
 from hipsense.recording.sessions import SessionStore
@@ -78,23 +80,72 @@ def analyze_into_cache(store: SessionStore, name: str) -> CachedResult:
     return result
 
 
-def stale(store: SessionStore, client_id: str) -> list[str]:
-    """Sessions of the client whose cached figures are missing or out of date."""
-    heads = store.clients.session_heads(client_id)
-    cached = store.clients.cached([h["name"] for h in heads])
-    out = []
-    for h in heads:
-        c = cached.get(h["name"])
-        if h["missing"]:
-            continue
-        if c is None or c.file_bytes != h["file_bytes"] or c.analysis_version != ANALYSIS_VERSION:
-            out.append(h["name"])
+MEMO_CLIENTS = 4
+"""Progress documents kept in memory (the clients looked at last)."""
+
+T = TypeVar("T")
+
+
+def _file_sizes(store: SessionStore, names: list[str]) -> dict[str, int | None]:
+    """Size of each session's file now (None: gone). Names come from the index (checked)."""
+    root = str(store.root)
+    out: dict[str, int | None] = {}
+    for name in names:
+        try:
+            out[name] = os.stat(f"{root}/{name}{SUFFIX}").st_size
+        except OSError:
+            out[name] = None
     return out
 
 
-def refresh_results(store: SessionStore, client_id: str) -> int:
+def _sync_files(
+    store: SessionStore, heads: list[dict[str, Any]], sizes: dict[str, int | None]
+) -> bool:
+    """Bring the client's index rows in line with their files (a file gone: flagged missing;
+    back or of another size: indexed again); True if a row was written."""
+    active = None if store.active is None else store.active.name
+    wrote = False
+    for h in heads:
+        name, size = h["name"], sizes.get(h["name"])
+        if name == active:
+            continue
+        if size is None:
+            if not h["missing"]:
+                store.index.mark_missing(name)
+                wrote = True
+        elif h["missing"] or size != h["file_bytes"]:
+            with contextlib.suppress(StorageError):  # unreadable now: its analysis says why
+                store.get(name)
+                wrote = True
+    return wrote
+
+
+def stale(
+    store: SessionStore,
+    client_id: str,
+    heads: list[dict[str, Any]] | None = None,
+    sizes: dict[str, int | None] | None = None,
+) -> list[str]:
+    """Sessions of the client whose cached figures are missing or out of date (made from
+    a file of another size, or by another analysis version); sessions whose file is gone are
+    not."""
+    heads = store.clients.session_heads(client_id) if heads is None else heads
+    names = [h["name"] for h in heads]
+    sizes = _file_sizes(store, names) if sizes is None else sizes
+    keys = store.clients.client_result_keys(client_id)
+    return [
+        n for n in names if sizes.get(n) is not None and keys.get(n) != (sizes[n], ANALYSIS_VERSION)
+    ]
+
+
+def refresh_results(
+    store: SessionStore,
+    client_id: str,
+    heads: list[dict[str, Any]] | None = None,
+    sizes: dict[str, int | None] | None = None,
+) -> int:
     """Analyse the client's sessions without up-to-date cached figures; how many were."""
-    names = stale(store, client_id)
+    names = stale(store, client_id, heads, sizes)
     for name in names:
         if store.active is not None and store.active.name == name:
             continue
@@ -105,34 +156,165 @@ def refresh_results(store: SessionStore, client_id: str) -> int:
     return len(names)
 
 
-def client_progress(store: SessionStore, client_id: str, analyze: bool = True) -> dict[str, Any]:
-    """The progress document of a client (:func:`hipsense.exercises.progress.progress`).
-
-    ``analyze``: first analyse sessions whose figures are not cached yet (slow for new
-    recordings); otherwise they are listed with status ``pending``.
-    """
-    client = store.clients.get(client_id)
+def _progress_entry(
+    store: SessionStore, client_id: str, analyze: bool, last: int | None = None
+) -> dict[str, Any]:
+    """The memo entry of the client's progress document, made again unless the index
+    (:meth:`ClientBook.state`) and the sizes of the client's files are as they were."""
+    book = store.clients
+    check_client_id(client_id)
+    key = (client_id, last)
+    entry = book.progress_memo.get(key)
+    if (
+        entry is not None
+        and entry["state"] == book.state()
+        and (entry["complete"] or not analyze)
+        and _file_sizes(store, entry["names"]) == entry["sizes"]
+    ):
+        return entry
+    # Dropped first: building the new document does not have the garbage collector walk
+    # the old one (tens of thousands of dicts for a long history).
+    with book.lock:
+        book.progress_memo.pop(key, None)
+    entry = None
+    book.get(client_id)  # unknown: ClientNotFoundError before any work
+    state = book.state()
+    heads = book.session_heads(client_id)
+    sizes = _file_sizes(store, [h["name"] for h in heads])
+    wrote = _sync_files(store, heads, sizes)
     if analyze:
-        refresh_results(store, client_id)
-    heads = store.clients.session_heads(client_id)
-    cached = store.clients.cached([h["name"] for h in heads])
-    sessions = []
-    for h in heads:
-        c = cached.get(h["name"])
-        entry: dict[str, Any] = {
-            "name": h["name"],
+        wrote = refresh_results(store, client_id, heads, sizes) > 0 or wrote
+    if wrote or book.state() != state:
+        # Read what the document shows after the state it is kept under: a later write
+        # changes the state, so the entry is never used for newer data.
+        state = book.state()
+        heads = book.session_heads(client_id)
+        sizes = _file_sizes(store, [h["name"] for h in heads])
+    client = book.get(client_id)
+    names = [h["name"] for h in heads]
+    shown_from = 0 if last is None else max(0, len(heads) - last)
+
+    def session_of(h: dict[str, Any], c: CachedResult | None) -> dict[str, Any]:
+        name, size = h["name"], sizes.get(h["name"])
+        session: dict[str, Any] = {
+            "name": name,
             "created_utc": h["created_utc"],
             "duration_s": round(h["duration_s"], 1),
             "figures": {},
         }
-        if h["missing"]:
-            entry.update(status="missing", message="the recording file is gone")
-        elif c is None or c.file_bytes != h["file_bytes"] or c.analysis_version != ANALYSIS_VERSION:
-            entry.update(status="pending", message="not analysed yet")
+        if size is None:
+            session.update(status="missing", message="the recording file is gone")
+        elif c is None or c.file_bytes != size or c.analysis_version != ANALYSIS_VERSION:
+            session.update(status="pending", message="not analysed yet")
         else:
-            entry.update(status=c.status, message=c.message, figures=c.figures)
-        sessions.append(entry)
-    return progress(client.to_dict(), sessions)
+            session.update(status=c.status, message=c.message, figures=c.figures)
+        return session
+
+    shown_heads = heads[shown_from:]
+    cached = book.cached([h["name"] for h in shown_heads])
+    sessions = [session_of(h, cached.get(h["name"])) for h in shown_heads]
+    # Changes count from the first session: of the ones not shown, only those giving a
+    # figure's first and previous value are read (usually the oldest and the newest few).
+    sessions = _baseline(book, heads[:shown_from], sessions, session_of) + sessions
+    entry = {
+        "state": state,
+        "names": names,
+        "sizes": sizes,
+        "complete": all(s["status"] != "pending" for s in sessions),
+        "doc": {
+            **progress(client.to_dict(), sessions, last=None if last is None else len(shown_heads)),
+            "sessions_total": len(heads),
+        },
+        "rendered": {},
+    }
+    with book.lock:
+        book.progress_memo[key] = entry
+        while len(book.progress_memo) > MEMO_CLIENTS:
+            book.progress_memo.pop(next(iter(book.progress_memo)))
+    return entry
+
+
+BASELINE_CHUNK = 32
+
+
+def _baseline(
+    book: ClientBook,
+    earlier: list[dict[str, Any]],
+    shown: list[dict[str, Any]],
+    session_of: Callable[[dict[str, Any], CachedResult | None], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Of the sessions before the shown ones (oldest first), those that hold the first and the
+    last value of each figure the shown sessions have, in order."""
+    wanted = _keys(shown)
+    picked: dict[int, dict[str, Any]] = {}
+    for order in (range(len(earlier)), range(len(earlier) - 1, -1, -1)):
+        found: set[tuple[str, str]] = set()
+        todo = list(order)
+        while todo and not wanted <= found:
+            chunk, todo = todo[:BASELINE_CHUNK], todo[BASELINE_CHUNK:]
+            fresh = [i for i in chunk if i not in picked]
+            cached = book.cached([earlier[i]["name"] for i in fresh])
+            for i in fresh:
+                picked[i] = session_of(earlier[i], cached.get(earlier[i]["name"]))
+            for i in chunk:
+                found |= _keys([picked[i]])
+    return [picked[i] for i in sorted(picked)]
+
+
+def _keys(sessions: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {
+        (side, key)
+        for s in sessions
+        for side, values in ((s.get("figures") or {}).get("sides") or {}).items()
+        for key, value in values.items()
+        if key in METRIC and isinstance(value, float | int) and not isinstance(value, bool)
+    } | {
+        ("session", key)
+        for s in sessions
+        for key, value in ((s.get("figures") or {}).get("session") or {}).items()
+        if key in METRIC and isinstance(value, float | int) and not isinstance(value, bool)
+    }
+
+
+def client_progress(
+    store: SessionStore, client_id: str, analyze: bool = True, last: int | None = None
+) -> dict[str, Any]:
+    """The progress document of a client (:func:`hipsense.exercises.progress.progress`).
+
+    ``analyze``: first analyse sessions whose figures are not cached yet (slow for new
+    recordings); otherwise they are listed with status ``pending``. Sessions whose file is
+    gone are ``missing``; a file that changed is indexed and analysed again. The document is
+    kept in memory while nothing changes (a new dict on top; do not change what it holds).
+    """
+    return dict(_progress_entry(store, client_id, analyze, last)["doc"])
+
+
+def rendered(
+    store: SessionStore,
+    client_id: str,
+    render: Callable[[dict[str, Any]], T],
+    analyze: bool = True,
+    last: int | None = None,
+) -> T:
+    """``render(progress document)`` (e.g. its JSON, CSV or chart), kept with the document
+    while it is valid: ``render`` must depend on the document only."""
+    entry = _progress_entry(store, client_id, analyze, last)
+    done: dict[Callable[[dict[str, Any]], Any], Any] = entry["rendered"]
+    if render not in done:
+        done[render] = render(entry["doc"])
+    result: T = done[render]
+    return result
+
+
+def merge_clients(store: SessionStore, source_id: str, into_id: str) -> Client:
+    """Move every session of ``source_id`` to ``into_id`` and remove ``source_id``; refused
+    while a session of ``source_id`` is recording (it would end up nobody's)."""
+    active = store.active
+    if active is not None and active.client_id == source_id:
+        raise RecordingConflictError(
+            "a session of this client is recording; stop it before merging the client"
+        )
+    return store.clients.merge(source_id, into_id)
 
 
 def delete_client(store: SessionStore, client_id: str, confirm: str) -> list[str]:
@@ -246,10 +428,30 @@ def _manifest(zf: zipfile.ZipFile, where: str) -> dict[str, Any]:
     return manifest
 
 
-def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, sha256: str) -> None:
-    """Copy one member to ``target`` (via a temporary file) if its SHA-256 matches."""
+def _check_members(zf: zipfile.ZipFile, where: str) -> None:
+    """Refuse an archive with a member that :func:`export_archive` does not write (a path
+    outside ``recordings/`` and ``results/``, ``..``, an absolute path, ...)."""
+    for member in zf.namelist():
+        folder, _, file = member.partition("/")
+        ok = member == MANIFEST or (folder, file) in (("recordings", ""), ("results", ""))
+        if not ok and folder in ("recordings", "results"):
+            suffix = SUFFIX if folder == "recordings" else ".json"
+            stem = file[: -len(suffix)] if file.endswith(suffix) else ""
+            try:
+                ok = bool(stem) and check_name(stem) == stem
+            except ConfigurationError:
+                ok = False
+        if not ok:
+            raise InputFormatError(
+                f"{where}: unexpected member {member[:80]!r} (not one of a hipsense client "
+                "archive); nothing was imported"
+            )
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path, sha256: str) -> Path:
+    """Copy one member to a temporary file in ``folder``; its path if its SHA-256 matches."""
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=".import-", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=".import-", dir=folder)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, zf.open(info) as src:
@@ -264,10 +466,13 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, sha25
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != sha256:
-            raise InputFormatError(f"{info.filename}: damaged in the archive (checksum differs)")
-        os.replace(tmp, target)
-    finally:
+            raise InputFormatError(
+                f"{info.filename}: damaged in the archive (checksum differs); nothing was imported"
+            )
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def import_archive(
@@ -277,9 +482,9 @@ def import_archive(
 
     The client keeps their id: importing into a data directory that knows the id adds the
     sessions to that client (sessions already there, byte for byte, are skipped). A new client
-    whose name is taken by somebody else needs ``name``. Nothing is written unless every
-    session's name is valid and free (or identical) and the disk has room; a checksum that
-    does not match stops the import and removes what it wrote.
+    whose name is taken by somebody else needs ``name``. Nothing is written (no file, no
+    client) unless every member's name is one an archive holds, every session's name is valid
+    and free (or identical), every checksum matches and the disk has room.
     """
     try:
         zf = zipfile.ZipFile(archive)
@@ -287,6 +492,7 @@ def import_archive(
         raise InputFormatError(f"{where}: not a zip archive ({exc})") from None
     with zf:
         manifest = _manifest(zf, where)
+        _check_members(zf, where)
         record = manifest["client"]
         client_id = check_client_id(str(record.get("id", "")))
         plan: list[tuple[dict[str, Any], zipfile.ZipInfo, Path]] = []
@@ -299,6 +505,8 @@ def import_archive(
             arc = f"recordings/{stem}{SUFFIX}"
             if entry.get("file") != arc or not isinstance(entry.get("sha256"), str):
                 raise InputFormatError(f"{where}: session {stem!r} has no valid file entry")
+            if any(t.stem == stem for _, _, t in plan) or stem in skipped:
+                raise InputFormatError(f"{where}: session {stem!r} is listed twice")
             try:
                 info = zf.getinfo(arc)
             except KeyError:
@@ -323,28 +531,41 @@ def import_archive(
                 f"the archive needs {total / 1e6:.0f} MB, the data directory has "
                 f"{free / 1e6:.0f} MB free; nothing was imported"
             )
-        try:
-            client = store.clients.get(client_id)
-        except ClientNotFoundError:
-            try:
-                client = store.clients.create(
-                    name or str(record.get("name", "")),
-                    str(record.get("notes", "")),
-                    [s for s in record.get("sides", []) if isinstance(s, str)],
-                    client_id=client_id,
-                )
-            except ClientConflictError as exc:
-                raise ClientConflictError(
-                    f"{exc}; import the archive under another name (--name / ?name=)"
-                ) from None
+        # Every file is checked (into temporary files) before the client or a file is written.
+        extracted: list[Path] = []
         written: list[Path] = []
+        created: Client | None = None
         try:
             for entry, info, target in plan:
-                _copy_member(zf, info, target, entry["sha256"])
+                extracted.append(_extract_member(zf, info, target.parent, entry["sha256"]))
+            try:
+                client = store.clients.get(client_id)
+            except ClientNotFoundError:
+                try:
+                    client = created = store.clients.create(
+                        name or str(record.get("name", "")),
+                        str(record.get("notes", "")),
+                        [s for s in record.get("sides", []) if isinstance(s, str)],
+                        client_id=client_id,
+                    )
+                except ClientConflictError as exc:
+                    raise ClientConflictError(
+                        f"{exc}; import the archive under another name (--name / ?name=)"
+                    ) from None
+            for tmp, (_, _, target) in zip(extracted, plan, strict=True):
+                os.replace(tmp, target)
                 written.append(target)
+            for target in written:
+                store.get(target.stem)  # RecordingConflictError if it is no recording
         except BaseException:
-            for path in written:
-                path.unlink(missing_ok=True)
+            for tmp in extracted:
+                tmp.unlink(missing_ok=True)
+            for target in written:
+                with contextlib.suppress(HipsenseError, OSError):
+                    store.index.delete(target.stem)
+                target.unlink(missing_ok=True)
+            if created is not None:
+                store.clients.remove(created.id)
             raise
         imported = [t.stem for _, _, t in plan]
         for stem in imported + skipped:
