@@ -89,3 +89,19 @@ def browser() -> Iterator[Any]:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+def open_page(browser: Any, url: str, **context: Any) -> tuple[Any, list[str]]:
+    """A new page at ``url`` and the list its script errors and console errors go to."""
+    page = browser.new_page(**context)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(url)
+    return page, errors
+
+
+@pytest.fixture
+def opener() -> Callable[..., tuple[Any, list[str]]]:
+    """:func:`open_page` for tests (conftest modules are not imported by path)."""
+    return open_page

@@ -49,15 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServe
         yield srv
 
 
-def _open(browser: Any, url: str) -> tuple[Any, list[str]]:
-    page = browser.new_page(**PHONE)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(url)
-    return page, errors
-
-
 def _shown(value: Any) -> str:
     """A figure as the page prints it (one decimal, a dash when absent)."""
     return "\u2013" if value is None else f"{value:.1f}"
@@ -81,8 +72,10 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     )
 
 
-def test_client_session_progress_and_report(server: BackgroundServer, browser: Any) -> None:
-    page, errors = _open(browser, server.url + "/")
+def test_client_session_progress_and_report(
+    server: BackgroundServer, browser: Any, opener: Any
+) -> None:
+    page, errors = opener(browser, server.url + "/", **PHONE)
     page.wait_for_function("document.getElementById('conn').textContent === 'live'", timeout=10000)
     # A new client from the live page: sessions recorded now are theirs.
     page.once("dialog", lambda dialog: dialog.accept(NAME))

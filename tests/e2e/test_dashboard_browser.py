@@ -31,20 +31,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServe
         yield srv
 
 
-def _open(browser: Any, url: str, **context: Any) -> tuple[Any, list[str]]:
-    page = browser.new_page(**context)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(url)
-    return page, errors
-
-
 CALIBRATING = "['static', 'knee_lifts', 'hinges', 'calibrating']"
 
 
-def test_live_values_labels_and_calibration(server: BackgroundServer, browser: Any) -> None:
-    page, errors = _open(browser, server.url + "/", viewport={"width": 1360, "height": 1000})
+def test_live_values_labels_and_calibration(
+    server: BackgroundServer, browser: Any, opener: Any
+) -> None:
+    page, errors = opener(browser, server.url + "/", viewport={"width": 1360, "height": 1000})
     page.wait_for_function("document.getElementById('conn').textContent === 'live'", timeout=10000)
     # While the calibration runs the clock moves and the calibration cannot be started again.
     page.wait_for_function(
@@ -151,8 +144,8 @@ def test_live_values_labels_and_calibration(server: BackgroundServer, browser: A
     page.close()
 
 
-def test_phone_layout(server: BackgroundServer, browser: Any) -> None:
-    page, errors = _open(
+def test_phone_layout(server: BackgroundServer, browser: Any, opener: Any) -> None:
+    page, errors = opener(
         browser,
         server.url + "/",
         viewport={"width": 390, "height": 844},
@@ -169,8 +162,10 @@ def test_phone_layout(server: BackgroundServer, browser: Any) -> None:
     page.close()
 
 
-def test_a_withdrawn_detection_leaves_the_results(server: BackgroundServer, browser: Any) -> None:
-    page, errors = _open(browser, server.url + "/")
+def test_a_withdrawn_detection_leaves_the_results(
+    server: BackgroundServer, browser: Any, opener: Any
+) -> None:
+    page, errors = opener(browser, server.url + "/")
     page.wait_for_function("document.getElementById('conn').textContent === 'live'", timeout=10000)
     sit = {"exercise": "sitting", "side": None, "source": "detected"}
     first = {**sit, "start_s": 33.917, "end_s": 45.971}
@@ -197,7 +192,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "recordings" / "hip_cars.hsr"  # 
 
 
 def test_replay_controls_and_a_finished_replay(
-    browser: Any, tmp_path_factory: pytest.TempPathFactory
+    browser: Any, tmp_path_factory: pytest.TempPathFactory, opener: Any
 ) -> None:
     args = argparse.Namespace(source=None, file=str(SAMPLE), replay=None, speed=5.0)
     source, auto_calibrate = make_source(args)
@@ -208,7 +203,7 @@ def test_replay_controls_and_a_finished_replay(
     )
     conn = "document.getElementById('conn').textContent"
     with BackgroundServer(app) as srv:
-        page, errors = _open(browser, srv.url + "/")
+        page, errors = opener(browser, srv.url + "/")
         page.wait_for_function(f"{conn} === 'replay playing'", timeout=10000)
         assert page.is_visible("#replay-bar")
         page.wait_for_function(

@@ -123,8 +123,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
         except AdapterUnavailableError as exc:
             raise no_adapter_error(exc) from None
         if store is not None and client is not None:
-            store.get(out.stem)
-            store.clients.assign(out.stem, client["id"])
+            store.take_for_client(out.stem, client["id"])
             print(f"session {out.stem} is {client['name']}'s ({client['id']})", file=sys.stderr)
     finally:
         if store is not None:

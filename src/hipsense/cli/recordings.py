@@ -100,58 +100,40 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from hipsense.recording.convert import import_samples_csv
-
-    if args.client is not None:
-        return _import_for_client(args)
-    if args.out is None:
-        raise InputFormatError(
-            "give --out FILE.hsr (or --client to import into the data directory)"
-        )
-    if Path(args.out).suffix != ".hsr":
-        raise InputFormatError(f"{args.out}: a recording's name must end in .hsr")
-    samples = import_samples_csv(
-        args.samples,
-        args.out,
-        subject=args.subject or "",
-        sample_dtype="<f4" if args.float32 else "<f8",
-        overwrite=args.force,
-    )
-    n = sum(len(b) for b in samples.values())
-    print(
-        f"imported {n} samples of {', '.join(samples)} into {args.out} "
-        f"({Path(args.out).stat().st_size / 1e6:.2f} MB)",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def _import_for_client(args: argparse.Namespace) -> int:
-    """``import --client``: the recording goes into the data directory, assigned."""
     from hipsense.cli.clients import client_of, open_store, recording_target
     from hipsense.recording.convert import import_samples_csv
 
-    store = open_store(args.data_dir)
+    # With --client the recording goes into the data directory as their session.
+    store = None if args.client is None else open_store(args.data_dir)
     try:
-        client = client_of(store, args.client)
-        target = recording_target(store, args.out or Path(args.samples).stem)
-        store.check_not_recording(target.stem, "replacing it")
+        client = None if store is None else client_of(store, args.client)
+        if store is not None:
+            out = recording_target(store, args.out or Path(args.samples).stem)
+            store.check_not_recording(out.stem, "replacing it")
+        elif args.out is None:
+            raise InputFormatError("give --out FILE.hsr, or --client to import for a client")
+        else:
+            out = Path(args.out)
+        if out.suffix != ".hsr":
+            raise InputFormatError(f"{out}: a recording's name must end in .hsr")
         samples = import_samples_csv(
             args.samples,
-            target,
-            subject=args.subject or client.name,
+            out,
+            subject=args.subject or ("" if client is None else client.name),
             sample_dtype="<f4" if args.float32 else "<f8",
             overwrite=args.force,
-            extra={"client": {"id": client.id, "name": client.name}},
+            extra=None if client is None else {"client": {"id": client.id, "name": client.name}},
         )
-        store.get(target.stem)
-        store.clients.assign(target.stem, client.id)
+        if store is not None and client is not None:
+            store.take_for_client(out.stem, client.id)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     n = sum(len(b) for b in samples.values())
+    whose = "" if client is None else f" as session {out.stem} of {client.name} ({client.id})"
     print(
-        f"imported {n} samples of {', '.join(samples)} as session {target.stem} of "
-        f"{client.name} ({client.id})",
+        f"imported {n} samples of {', '.join(samples)} into {out}{whose} "
+        f"({out.stat().st_size / 1e6:.2f} MB)",
         file=sys.stderr,
     )
     return 0

@@ -364,7 +364,8 @@ class ClientBook:
         return out
 
     def client_result_keys(self, client_id: str) -> dict[str, tuple[int, str]]:
-        """:meth:`result_keys` of every session of a client, in one query."""
+        """``(file_bytes, analysis_version)`` of the cached results of a client's sessions
+        (what tells whether they are up to date, without decoding their figures)."""
         with self.lock:
             rows = self.db.execute(
                 "SELECT s.name, r.file_bytes, r.analysis_version FROM sessions s "
@@ -372,22 +373,6 @@ class ClientBook:
                 (client_id,),
             ).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
-
-    def result_keys(self, names: list[str]) -> dict[str, tuple[int, str]]:
-        """``(file_bytes, analysis_version)`` of the cached results of ``names`` (what tells
-        whether they are up to date, without decoding their figures)."""
-        out: dict[str, tuple[int, str]] = {}
-        with self.lock:
-            for start in range(0, len(names), 500):
-                chunk = names[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self.db.execute(
-                    "SELECT name, file_bytes, analysis_version FROM results "
-                    f"WHERE name IN ({marks})",
-                    chunk,
-                ).fetchall()
-                out.update((r[0], (r[1], r[2])) for r in rows)
-        return out
 
     def analysis(self, name: str) -> dict[str, Any] | None:
         """The whole cached analysis of a session, or None."""

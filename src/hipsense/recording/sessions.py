@@ -444,6 +444,12 @@ class SessionStore:
                     ) from None
             return row
 
+    def take_for_client(self, name: str, client_id: str) -> SessionSummary:
+        """Index a recording written into the data directory and assign it to a client."""
+        self.get(name)
+        self.clients.assign(name, client_id)
+        return self.get(name)
+
     def delete(self, name: str) -> None:
         """Delete a finished recording, its index row and its exports."""
         self.check_not_recording(name, "deleting it")

@@ -52,8 +52,7 @@ let client = null;
 
 function changeText(entry) {
   if (!entry) return "";
-  const c = entry.change;
-  const text = `${c > 0 && fmt(c) !== "0.0" ? "+" : ""}${fmt(c)}`;
+  const text = signedDeg(entry.change);
   return entry.detectable ? `${text} real` : text;
 }
 
